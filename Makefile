@@ -1,0 +1,185 @@
+# efa-check -- find broken EFA nodes before jobs start.
+#
+#   make            build prolog/efa-check and spank/spank_efa_check.so in place
+#   make check      install missing build/test dependencies, run every test suite
+#   make demo       install dependencies, build, boot a local test cluster, show the main job
+#   make install    DESTDIR=... PREFIX=... SYSCONFDIR=... LIBDIR=...
+#   make bench      benchmarks (bench/README.md)
+#
+# Sources are picked up by wildcard: a new prolog/*.c is part of the binary (and of
+# the unit-test library), a new tests/unit/test_*.c is a new cmocka suite, a new
+# tests/integration/*.sh is a new integration suite.
+
+VERSION     := 0.1.0
+PREFIX      ?= /usr
+SBINDIR     ?= $(PREFIX)/sbin
+LIBDIR      ?= $(PREFIX)/lib64
+SLURMLIBDIR ?= $(LIBDIR)/slurm
+SYSCONFDIR  ?= /etc
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DESTDIR     ?=
+
+CC          ?= cc
+PKG_CONFIG  ?= pkg-config
+CUDA_HOME   ?= /usr/local/cuda
+
+PKGS        := libfabric json-c pmix
+PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+# CUDA/NCCL are loaded with dlopen at run time; their headers are used only when present.
+HAVE_CUDA_HEADERS := $(shell test -f $(CUDA_HOME)/include/cuda_runtime_api.h && test -f $(CUDA_HOME)/include/nccl.h && echo 1)
+
+WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+               -Wno-unused-parameter
+HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
+BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DEFA_CHECK_VERSION='"$(VERSION)"' \
+               -DEFA_CHECK_SYSCONFDIR='"$(SYSCONFDIR)"' -DEFA_CHECK_SBINDIR='"$(SBINDIR)"' \
+               -Iprolog $(PKG_CFLAGS)
+CFLAGS      ?= -O2
+ALL_CFLAGS  := $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
+LDHARDEN    := -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
+LIBS        := $(PKG_LIBS) -lslurm -ldl -lpthread -lm
+
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -fPIC $(SAN_FLAGS)
+
+B           := build
+
+PROLOG_SRCS := $(sort $(wildcard prolog/*.c))
+LIB_SRCS    := $(filter-out prolog/main.c,$(PROLOG_SRCS))
+LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
+SAN_OBJS    := $(LIB_SRCS:%.c=$(B)/san/%.o)
+
+# The plugin links only what it needs and never libfabric, CUDA or NCCL (DESIGN §1).
+SPANK_SRCS  := $(sort $(wildcard spank/*.c))
+SPANK_SHARED := $(wildcard prolog/envrules.c prolog/profiles.c prolog/strutil.c)
+SPANK_OBJS  := $(SPANK_SRCS:%.c=$(B)/%.o) $(SPANK_SHARED:prolog/%.c=$(B)/spank-shared/%.o)
+
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+SAN_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(B)/san/tests/%)
+
+FAULT_SRCS  := $(sort $(wildcard tests/faultlib/*.c))
+FAULT_LIB   := $(if $(FAULT_SRCS),$(B)/tests/libefa-fault.so)
+
+# Test doubles: each tests/doubles/<name>/ directory becomes build/tests/doubles/lib<name>.so
+DOUBLE_DIRS := $(sort $(patsubst tests/doubles/%/,%,$(dir $(wildcard tests/doubles/*/*.c))))
+DOUBLE_LIBS := $(DOUBLE_DIRS:%=$(B)/tests/doubles/lib%.so)
+
+TEST_HELPERS_SRCS := $(sort $(wildcard tests/helpers/*.c))
+TEST_HELPERS := $(TEST_HELPERS_SRCS:tests/helpers/%.c=$(B)/tests/helpers/%)
+
+.PHONY: all deps check check-unit check-unit-san check-integration demo install bench rpm clean \
+        test-support fuzz cuda-build-check
+.DELETE_ON_ERROR:
+
+all: prolog/efa-check $(if $(SPANK_SRCS),spank/spank_efa_check.so)
+
+deps:
+	@sh tests/deps.sh
+
+# ---- product ---------------------------------------------------------------
+
+$(B)/prolog/profiles_table.c: etc/instance-profiles.conf tests/embed.sh
+	@mkdir -p $(@D)
+	sh tests/embed.sh efa_builtin_profiles $< > $@
+
+$(B)/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/prolog/profiles_table.o: $(B)/prolog/profiles_table.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libefacheck.a: $(LIB_OBJS) $(B)/prolog/profiles_table.o
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+prolog/efa-check: $(B)/prolog/main.o $(B)/libefacheck.a
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -pie -o $@ $^ $(LIBS)
+
+$(B)/spank/%.o: spank/%.c $(wildcard spank/*.h) $(wildcard prolog/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Ispank -c -o $@ $<
+
+$(B)/spank-shared/%.o: prolog/%.c $(wildcard prolog/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+spank/spank_efa_check.so: $(SPANK_OBJS) $(B)/prolog/profiles_table.o spank/spank_efa_check.map
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -shared -Wl,--version-script=spank/spank_efa_check.map \
+		-o $@ $(SPANK_OBJS) $(B)/prolog/profiles_table.o
+
+# ---- tests -------------------------------------------------------------------
+
+$(B)/san/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(B)/san/libefacheck.a: $(SAN_OBJS) $(B)/prolog/profiles_table.c
+	@mkdir -p $(B)/san/prolog
+	$(CC) $(SAN_CFLAGS) -c -o $(B)/san/prolog/profiles_table.o $(B)/prolog/profiles_table.c
+	@rm -f $@
+	$(AR) rcs $@ $(SAN_OBJS) $(B)/san/prolog/profiles_table.o
+
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/libefacheck.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libefacheck.a $(LIBS) -lcmocka
+
+$(B)/san/tests/test_%: tests/unit/test_%.c $(B)/san/libefacheck.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(B)/san/libefacheck.a $(LIBS) -lcmocka
+
+$(B)/tests/libefa-fault.so: $(FAULT_SRCS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LIBS)
+
+$(B)/tests/doubles/lib%.so: $(wildcard tests/doubles/*/*.c) $(wildcard tests/doubles/*/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(wildcard tests/doubles/$*/*.c) -lpthread -lrt
+
+$(B)/tests/helpers/%: tests/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS)
+
+test-support: all $(FAULT_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
+
+check: deps
+	@$(MAKE) --no-print-directory all test-support $(UNIT_BINS) $(SAN_BINS)
+	@sh tests/run-tests.sh
+
+check-unit: $(UNIT_BINS)
+	@sh tests/run-tests.sh unit
+
+check-unit-san: $(SAN_BINS)
+	@sh tests/run-tests.sh unit-san
+
+check-integration: test-support
+	@sh tests/run-tests.sh integration
+
+# ---- demo, install, bench, rpm --------------------------------------------
+
+demo: deps
+	@$(MAKE) --no-print-directory all test-support
+	@sh tests/demo.sh
+
+install: all
+	install -D -m 0755 prolog/efa-check $(DESTDIR)$(SBINDIR)/efa-check
+	install -D -m 0755 spank/spank_efa_check.so $(DESTDIR)$(SLURMLIBDIR)/spank_efa_check.so
+	install -D -m 0644 etc/efa-check.conf $(DESTDIR)$(SYSCONFDIR)/slurm/efa-check.conf
+	install -D -m 0644 etc/plugstack.conf.d/efa-check.conf \
+		$(DESTDIR)$(SYSCONFDIR)/slurm/plugstack.conf.d/efa-check.conf
+	install -D -m 0644 etc/instance-profiles.conf $(DESTDIR)$(DATADIR)/efa-check/instance-profiles.conf
+	for m in man/*.8; do [ -f "$$m" ] && install -D -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done; true
+
+bench: deps
+	@$(MAKE) --no-print-directory all test-support
+	@sh bench/run.sh
+
+rpm: all
+	@sh rpm/build.sh $(VERSION)
+
+clean:
+	rm -rf $(B) prolog/efa-check spank/spank_efa_check.so

@@ -1,0 +1,81 @@
+/*
+ * config.h -- /etc/slurm/efa-check.conf (DESIGN §2).
+ *
+ * Slurm-style "Key=Value" words, several per line allowed, "#" starts a comment, keys are
+ * case-insensitive. A line whose first word is NodeName=<hostlist> applies the other keys of
+ * that line only to the nodes of the hostlist (expanded with libslurm's hostlist API).
+ * Precedence: built-in defaults < global lines (file order) < matching NodeName lines (file
+ * order). Every error is reported as "file:line: message" and config_load returns -1, which
+ * callers turn into exit code 2.
+ */
+#ifndef EFA_CHECK_CONFIG_H
+#define EFA_CHECK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define EFA_CHECK_DEFAULT_CONFIG EFA_CHECK_SYSCONFDIR "/slurm/efa-check.conf"
+#define CONFIG_PATH_MAX 4096
+#define CONFIG_ERR_MAX  512
+
+enum on_fail {
+	ON_FAIL_DRAIN_REQUEUE = 0,  /* drain, exit non-zero: Slurm requeues the job (default) */
+	ON_FAIL_DRAIN,              /* drain, exit 0: the job starts elsewhere next time */
+	ON_FAIL_LOG,                /* only log (e.g. AWS ParallelCluster replaces drained nodes) */
+};
+
+struct config_env {             /* Env=NAME=VALUE and EnvForce=NAME=VALUE */
+	char *name;
+	char *value;
+	bool force;                 /* admin forces this value over the user's */
+};
+
+struct efa_config {
+	char provider[32];          /* Provider=, default "efa" */
+	char **domains;             /* Domains=a,b,c; NULL/0 = every domain of the provider */
+	size_t ndomains;
+	int expected_devices;       /* ExpectedDevices=N; -1 = auto (instance profile) */
+	int expected_gpus;          /* ExpectedGPUs=N; -1 = auto (instance profile or any) */
+	double min_loopback_gbps;   /* MinLoopbackGbps=, 0 = not enforced */
+	double min_link_gbps;       /* MinLinkGbps= (cross), 0 = not enforced */
+	double min_busbw_gbps;      /* MinBusBwGBps= (NCCL, GB/s), 0 = not enforced */
+	int timeout_s;              /* Timeout=, whole run deadline, default 30 */
+	int cache_ttl_s;            /* CacheTTL=, prolog result reuse, default 300; 0 = off */
+	enum on_fail on_fail;       /* OnFail=drain|drain-requeue|log */
+	bool resume;                /* Resume=yes|no, default yes */
+	bool retry_transient;       /* RetryTransient=yes|no, default yes */
+	char state_dir[CONFIG_PATH_MAX];    /* StateDir=, default /run/efa-check */
+	char metrics_file[CONFIG_PATH_MAX]; /* MetricsFile=, "" = none */
+	char instance_profiles[CONFIG_PATH_MAX]; /* InstanceProfiles=FILE, "" = built-in table */
+	char instance_type[64];     /* InstanceType=, "" = read DMI product_name */
+	long loopback_max_bytes;    /* LoopbackMaxSize=, default 1 MiB (min 1 MiB) */
+	int loopback_iterations;    /* LoopbackIterations=, default 100 */
+	char cuda_library[CONFIG_PATH_MAX]; /* CudaLibrary=, "" = libcudart.so.* search */
+	char nccl_library[CONFIG_PATH_MAX]; /* NcclLibrary=, "" = libnccl.so.2 */
+	long nccl_bytes;            /* NcclBytes=, all-reduce size, default 128 MiB */
+	int cross_peers;            /* CrossPeers=, peers per node in cross mode, 0 = log2 rounds */
+	struct config_env *env;     /* Env= / EnvForce= */
+	size_t nenv;
+	char path[CONFIG_PATH_MAX]; /* file it was loaded from, "" = defaults only */
+};
+
+/* Fill c with the built-in defaults. */
+void config_defaults(struct efa_config *c);
+
+/* Load path for node (may be NULL: NodeName lines then never match). A missing file is not
+ * an error when must_exist is false (defaults apply). On error returns -1 and writes
+ * "file:line: message" into err. The file must not be writable by group or others, and
+ * when euid is 0 it must be owned by root. */
+int config_load(struct efa_config *c, const char *path, const char *node, bool must_exist,
+		char *err, size_t errlen);
+
+/* Parse a config text as if read from file "name" (used by config_load, tests, fuzzers). */
+int config_parse_text(struct efa_config *c, const char *text, const char *name, const char *node,
+		      char *err, size_t errlen);
+
+/* Free what config_load allocated; c can be reused after config_defaults. */
+void config_free(struct efa_config *c);
+
+const char *on_fail_name(enum on_fail f);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * loopback.h -- the libfabric loopback test for one domain: RDM endpoints on this node, our
+ * own address in the AV, send/recv and RMA write + read back with data verification at every
+ * size from 64 B up to max_bytes (powers of two), latency (small message round trip) and
+ * windowed RMA write bandwidth. Modelled on fabtests (ft_* setup, completion handling).
+ * Thread-safe: the engine runs one loopback per domain in parallel.
+ */
+#ifndef EFA_CHECK_LOOPBACK_H
+#define EFA_CHECK_LOOPBACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct check_result;
+
+struct loopback_opts {
+	const char *provider;      /* "efa", "tcp", "shm" ... */
+	const char *domain;        /* domain name from fabric_provider_check */
+	long max_bytes;            /* largest verified message, >= 1 MiB */
+	int iterations;            /* bandwidth/latency iterations */
+	double min_gbps;           /* 0 = not enforced */
+	const char *sysfs_root;    /* for the EFA device counters; NULL = /sys */
+};
+
+/* Run the test; fills c (name "loopback", target = domain) with metrics
+ * "write_gbps" and "latency_us" (and "read_gbps" when measured).
+ * Returns 0 when the check passed. */
+int loopback_run(const struct loopback_opts *o, struct check_result *c);
+
+#endif

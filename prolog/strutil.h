@@ -1,0 +1,34 @@
+/*
+ * strutil.h -- small string and file helpers shared by the binary and the plugin.
+ * Pure C, no libfabric/json-c/slurm dependencies (the plugin links this).
+ */
+#ifndef EFA_CHECK_STRUTIL_H
+#define EFA_CHECK_STRUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounded copy that always terminates; returns true if src fit. */
+bool str_copy(char *dst, size_t size, const char *src);
+/* Bounded append with printf semantics; never overflows; returns false on truncation. */
+bool str_appendf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Trim leading and trailing whitespace in place; returns s. */
+char *str_trim(char *s);
+
+/* Strict number parsing: the whole string must be a number in range. 0 on success, -1 on error. */
+int parse_long(const char *s, long min, long max, long *out);
+int parse_double(const char *s, double min, double max, double *out);
+/* yes/no/true/false/1/0/on/off, case-insensitive. */
+int parse_bool(const char *s, bool *out);
+
+/* Read a small file (sysfs attribute) into buf, strip the trailing newline.
+ * dirfd may be AT_FDCWD. Opens with O_NOFOLLOW|O_CLOEXEC on the last component.
+ * Returns the length, or -1 with errno set. */
+long read_small_file_at(int dirfd, const char *path, char *buf, size_t size);
+
+/* Monotonic time in milliseconds / microseconds. */
+int64_t now_ms(void);
+int64_t now_us(void);
+
+#endif
