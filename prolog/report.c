@@ -205,7 +205,7 @@ void report_finalize(struct report *r)
 		str_copy(first, sizeof(first), "cross-node test failed");
 	str_appendf(r->reason, sizeof(r->reason), "efa-check: %s", first);
 	if (failed > 1) {
-		char more[24];
+		char more[32];
 		size_t room = sizeof(r->reason) - 1;
 
 		snprintf(more, sizeof(more), " (+%zu more)", failed - 1);
