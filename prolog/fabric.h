@@ -7,8 +7,10 @@
 #define EFA_CHECK_FABRIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct check_result;
+struct fi_info;
 
 struct fabric_domains {
 	char **name;       /* domain names as fi_getinfo returns them ("lo", "rdmap16s27-rdm") */
@@ -30,5 +32,14 @@ void fabric_domains_free(struct fabric_domains *d);
 /* Environment libfabric needs for a node-local test of provider (for efa:
  * FI_EFA_ENABLE_SHM_TRANSFER=0 so traffic crosses the NIC). Call before fi_getinfo. */
 void fabric_prepare_env(const char *provider);
+
+/* The API version we ask fi_getinfo for: the headers' version, capped at the runtime
+ * library's (a binary built against 2.x headers still runs on a 1.17 runtime). */
+uint32_t fabric_api_version(void);
+
+/* fi_getinfo hints used by every check: provider (NULL = any), domain (NULL = any),
+ * FI_EP_RDM, FI_MSG|FI_RMA, fabtests' mode bits and mr_mode. Free with fi_freeinfo.
+ * Returns NULL on allocation failure. */
+struct fi_info *fabric_rdm_hints(const char *provider, const char *domain);
 
 #endif
