@@ -1,0 +1,100 @@
+#!/bin/sh
+# efa-check local, for real: the tcp provider (domain lo) and shm stand in for efa; faults are
+# injected below the product by the preloaded fault library (tests/faultlib/README.md).
+. "$(dirname "$0")/../lib.sh"
+
+conf=$T_TMP/efa-check.conf
+printf 'Provider=tcp\nDomains=lo\nTimeout=20\n' > "$conf"
+chmod 0644 "$conf"
+fixtures=$TOP/tests/fixtures/sysfs
+
+local_json() { # name [env...] -- args
+	name=$1; shift
+	run_capture "$name" env "$@"
+}
+
+# --- healthy runs ------------------------------------------------------------
+run_capture tcp "$EFA_CHECK" local --config "$conf" --json
+expect_rc "tcp loopback on lo is healthy" 0 tcp
+check "tcp report is DESIGN JSON with mode local" \
+	test "$(json_get "$T_TMP/tcp.out" "j['version'], j['tool'], j['mode'], j['ok']")" = "(1, 'efa-check', 'local', True)"
+check "tcp report names libfabric version and provider" \
+	test "$(json_get "$T_TMP/tcp.out" "j['provider']")" = tcp
+check "every check has a duration" \
+	test "$(json_get "$T_TMP/tcp.out" "all('duration_ms' in c for c in j['checks'])")" = True
+check "loopback on lo measured bandwidth and latency" \
+	test "$(json_get "$T_TMP/tcp.out" "[c for c in j['checks'] if c['name']=='loopback'][0]['metrics']['write_gbps'] > 0")" = True
+check "checks limits, devices, provider, loopback, gpu all present" \
+	test "$(json_get "$T_TMP/tcp.out" "sorted(set(c['name'] for c in j['checks']))")" = "['devices', 'gpu', 'limits', 'loopback', 'provider']"
+check "devices check skipped for a non-efa provider" \
+	test "$(json_get "$T_TMP/tcp.out" "[c for c in j['checks'] if c['name']=='devices'][0].get('skipped')")" = True
+
+run_capture shm "$EFA_CHECK" local --config "$conf" --provider shm --json
+# Domains=lo is a tcp domain: with shm the listed domain is missing and named.
+expect_rc "shm with Domains=lo fails naming the missing domain" 1 shm
+expect_grep "missing domain lo named in the reason" '"reason":"efa-check: .*lo' "$T_TMP/shm.out"
+
+printf 'Provider=shm\nTimeout=20\n' > "$T_TMP/shm.conf"
+run_capture shm2 "$EFA_CHECK" local --config "$T_TMP/shm.conf"
+expect_rc "shm loopback on every shm domain is healthy" 0 shm2
+expect_grep "human report says HEALTHY" 'HEALTHY' "$T_TMP/shm2.out"
+expect_grep "human report lists the loopback check" 'PASS  loopback' "$T_TMP/shm2.out"
+
+# --- efa: not in Debian's libfabric: fails naming it and listing what exists --
+printf 'Provider=efa\nTimeout=20\n' > "$T_TMP/efa.conf"
+run_capture efa "$EFA_CHECK" local --config "$T_TMP/efa.conf" --json --sysfs-root "$fixtures/p4d"
+expect_rc "provider efa missing is unhealthy" 1 efa
+expect_grep "reason names provider efa" '"reason":"efa-check: [^"]*efa' "$T_TMP/efa.out"
+expect_grep "available providers are listed" 'tcp' "$T_TMP/efa.out"
+check "p4d fixture: devices check passes 4/4" \
+	test "$(json_get "$T_TMP/efa.out" "[c for c in j['checks'] if c['name']=='devices'][0]['ok']")" = True
+
+run_capture p4dmiss "$EFA_CHECK" local --config "$T_TMP/efa.conf" --json --sysfs-root "$fixtures/p4d-missing-one"
+expect_rc "p4d with a missing device is unhealthy" 1 p4dmiss
+expect_grep "reason starts with the devices failure" '"reason":"efa-check: 3/4 EFA devices' "$T_TMP/p4dmiss.out"
+
+# --- faults below the product ---------------------------------------------------
+run_capture gi_fail env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=getinfo_fail "$EFA_CHECK" local --config "$conf" --json
+expect_rc "fi_getinfo failing: unhealthy" 1 gi_fail
+check "fi_getinfo failing: reported by the provider check" \
+	test "$(json_get "$T_TMP/gi_fail.out" "[c['name'] for c in j['checks'] if not c['ok']]")" = "['provider']"
+
+start=$(date +%s)
+run_capture gi_hang env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=getinfo_hang "$EFA_CHECK" local --config "$conf" --json --timeout 2
+took=$(( $(date +%s) - start ))
+expect_rc "fi_getinfo hanging: deadline exceeded" 3 gi_hang
+check "fi_getinfo hanging: returned within the deadline (${took}s)" test "$took" -le 5
+expect_grep "fi_getinfo hanging: the provider check is named as hung" '"reason":"efa-check: provider hung, killed after 2 s"' "$T_TMP/gi_hang.out"
+
+run_capture corrupt env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=rma_corrupt "$EFA_CHECK" local --config "$conf" --json
+expect_rc "RMA data corrupted: unhealthy" 1 corrupt
+expect_grep "RMA corruption caught by verification in loopback lo" '"reason":"efa-check: loopback lo: [^"]*mismatch' "$T_TMP/corrupt.out"
+
+run_capture mrfail env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=mr_reg_fail "$EFA_CHECK" local --config "$conf" --json
+expect_rc "MR registration failing: unhealthy" 1 mrfail
+expect_grep "MR registration failure reported by loopback lo" '"reason":"efa-check: loopback lo: [^"]*(fi_mr_reg|regist)' "$T_TMP/mrfail.out"
+
+start=$(date +%s)
+run_capture rmahang env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=rma_hang "$EFA_CHECK" local --config "$conf" --json --timeout 3
+took=$(( $(date +%s) - start ))
+check "completion never arriving: bounded (${took}s, rc $RC)" test "$took" -le 6 -a "$RC" -ne 0
+expect_grep "completion never arriving: loopback lo named" '"reason":"efa-check: loopback lo' "$T_TMP/rmahang.out"
+
+# --- usage and configuration errors: exit 2 ---------------------------------------
+run_capture badopt "$EFA_CHECK" local --bogus
+expect_rc "unknown option" 2 badopt
+run_capture badcmd "$EFA_CHECK" frobnicate
+expect_rc "unknown subcommand" 2 badcmd
+printf 'Provider=tcp\nBogusKey=1\n' > "$T_TMP/bad.conf"
+run_capture badconf "$EFA_CHECK" local --config "$T_TMP/bad.conf"
+expect_rc "unknown config key" 2 badconf
+expect_grep "config error names file:line" "bad.conf:2: " "$T_TMP/badconf.err"
+run_capture noconf "$EFA_CHECK" local --config "$T_TMP/absent.conf"
+expect_rc "missing --config file" 2 noconf
+run_capture badtimeout "$EFA_CHECK" local --timeout 0
+expect_rc "bad --timeout" 2 badtimeout
+run_capture help "$EFA_CHECK" --help
+expect_rc "--help" 0 help
+expect_grep "--help lists the subcommands" 'prolog' "$T_TMP/help.out"
+
+done_testing
