@@ -419,7 +419,8 @@ static int find_unregistered_efa_functions(const char *sysfs_root, const struct 
 
 		if (!parse_pci_addr(de->d_name, &dom, &bus, &slot, &func))
 			continue;
-		snprintf(prefix, sizeof(prefix), "%s/", de->d_name);
+		str_copy(prefix, sizeof(prefix), de->d_name);    /* 12 characters, checked above */
+		str_appendf(prefix, sizeof(prefix), "/");
 		if (!pci_function_is_efa(fd, prefix))
 			continue;
 		for (size_t i = 0; i < l->n && !known; i++)
@@ -524,10 +525,11 @@ static int describe_down_ports(const struct efa_device_list *l, char *reason, si
 			    l->dev[i].port_state_name);
 	}
 	bounded_list_finish(list, sizeof(list), dropped);
+	reason[0] = '\0';
 	if (down == 1)
-		snprintf(reason, rsize, "%s port %s", first->name, first->port_state_name);
+		str_appendf(reason, rsize, "%s port %s", first->name, first->port_state_name);
 	else if (down > 1)
-		snprintf(reason, rsize, "%s ports not ACTIVE", list);
+		str_appendf(reason, rsize, "%s ports not ACTIVE", list);
 	return down;
 }
 
