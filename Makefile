@@ -172,7 +172,8 @@ install: all
 	install -D -m 0644 etc/plugstack.conf.d/efa-check.conf \
 		$(DESTDIR)$(SYSCONFDIR)/slurm/plugstack.conf.d/efa-check.conf
 	install -D -m 0644 etc/instance-profiles.conf $(DESTDIR)$(DATADIR)/efa-check/instance-profiles.conf
-	for m in man/*.8; do [ -f "$$m" ] && install -D -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done; true
+	install -D -m 0644 prolog/efa-check.8 $(DESTDIR)$(MANDIR)/man8/efa-check.8
+	install -D -m 0644 spank/spank_efa_check.8 $(DESTDIR)$(MANDIR)/man8/spank_efa_check.8
 
 bench: deps
 	@$(MAKE) --no-print-directory all test-support
