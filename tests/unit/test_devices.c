@@ -9,7 +9,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "devices.h"
@@ -310,7 +315,191 @@ static void domain_names_map_to_devices(void **state)
 	assert_string_equal(dev, "rdmap");
 }
 
+
+/* ---- synthetic trees for cases the committed fixtures do not cover ---- */
+
+static char tmp_root[64];
+
+static void write_file(const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void make_dir(const char *rel)
+{
+	char path[512], *p;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+	for (p = path + strlen(tmp_root) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	mkdir(path, 0755);
+}
+
+static void make_link(const char *target, const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+/* An EFA device "rdmap<bus>s0" on PCI 0000:<bus>:00.0 with the given port state text;
+ * driver_link false leaves out device/driver so the PCI ids must identify it. */
+static void tmp_efa_device(unsigned bus, const char *state, bool driver_link, const char *pci_id)
+{
+	char pci[32], name[32], rel[256], target[256];
+
+	snprintf(pci, sizeof(pci), "0000:%02x:00.0", bus);
+	snprintf(name, sizeof(name), "rdmap%us0", bus);
+	snprintf(rel, sizeof(rel), "devices/%s/infiniband/%s/ports/1", pci, name);
+	make_dir(rel);
+	make_dir("class/infiniband");
+	make_dir("bus/pci/devices");
+	snprintf(rel, sizeof(rel), "devices/%s/vendor", pci);
+	write_file(rel, "0x1d0f\n");
+	snprintf(rel, sizeof(rel), "devices/%s/device", pci);
+	write_file(rel, pci_id);
+	if (driver_link) {
+		snprintf(rel, sizeof(rel), "devices/%s/driver", pci);
+		make_link("../../bus/pci/drivers/efa", rel);
+	}
+	snprintf(rel, sizeof(rel), "devices/%s/infiniband/%s/device", pci, name);
+	snprintf(target, sizeof(target), "../../../%s", pci);
+	make_link(target, rel);
+	if (state) {
+		snprintf(rel, sizeof(rel), "devices/%s/infiniband/%s/ports/1/state", pci, name);
+		write_file(rel, state);
+	}
+	snprintf(rel, sizeof(rel), "class/infiniband/%s", name);
+	snprintf(target, sizeof(target), "../../devices/%s/infiniband/%s", pci, name);
+	make_link(target, rel);
+	snprintf(rel, sizeof(rel), "bus/pci/devices/%s", pci);
+	snprintf(target, sizeof(target), "../../../devices/%s", pci);
+	make_link(target, rel);
+}
+
+static int tmp_setup(void **state)
+{
+	strcpy(tmp_root, "/tmp/efa-check-sysfs-XXXXXX");
+	assert_non_null(mkdtemp(tmp_root));
+	make_dir("devices/virtual/dmi/id");
+	write_file("devices/virtual/dmi/id/product_name", "p5.48xlarge\n");
+	return setup(state);
+}
+
+static int tmp_teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
+	assert_int_equal(system(cmd), 0);
+	return teardown(state);
+}
+
+static void check_many_down_reason_is_bounded(void **state)
+{
+	struct check_result c;
+
+	for (unsigned bus = 0x40; bus < 0x60; bus++)   /* 32 devices, all DOWN */
+		tmp_efa_device(bus, "1: DOWN\n", true, "0xefa2\n");
+	devices_check(&cfg, tmp_root, &c);
+	assert_int_equal(c.status, CHECK_FAIL);
+	assert_non_null(strstr(c.reason, "rdmap64s0 DOWN, rdmap65s0 DOWN"));
+	assert_non_null(strstr(c.reason, "more ports not ACTIVE"));
+	assert_true(strlen(c.reason) < 160);
+	assert_non_null(strstr(c.detail, "0/32 EFA devices ACTIVE"));
+}
+
+static void check_missing_and_down_together(void **state)
+{
+	struct check_result c;
+
+	cfg.expected_devices = 3;
+	tmp_efa_device(0x10, "4: ACTIVE\n", true, "0xefa1\n");
+	tmp_efa_device(0x20, "2: INIT\n", true, "0xefa1\n");
+	devices_check(&cfg, tmp_root, &c);
+	assert_int_equal(c.status, CHECK_FAIL);
+	assert_string_equal(c.reason, "2/3 EFA devices; rdmap32s0 port INIT");
+}
+
+static void check_init_port_is_transient(void **state)
+{
+	struct check_result c;
+
+	cfg.expected_devices = 2;
+	tmp_efa_device(0x10, "4: ACTIVE\n", true, "0xefa1\n");
+	tmp_efa_device(0x20, "3: ARMED\n", true, "0xefa1\n");
+	devices_check(&cfg, tmp_root, &c);
+	assert_int_equal(c.status, CHECK_FAIL);
+	assert_string_equal(c.reason, "rdmap32s0 port ARMED");
+	assert_true(c.transient);
+}
+
+static void scan_pci_ids_identify_efa_without_driver_link(void **state)
+{
+	struct efa_device_list l;
+	char err[256];
+
+	tmp_efa_device(0x10, "4: ACTIVE\n", false, "0xefa3\n");
+	tmp_efa_device(0x20, "4: ACTIVE\n", false, "0x0ec2\n");   /* ENA id: not EFA */
+	assert_int_equal(devices_scan(tmp_root, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.dev[0].name, "rdmap16s0");
+	devices_free(&l);
+}
+
+static void scan_strict_port_state(void **state)
+{
+	struct efa_device_list l;
+	char err[256];
+	struct check_result c;
+
+	tmp_efa_device(0x10, "4:ACTIVE\n", true, "0xefa1\n");     /* no space */
+	tmp_efa_device(0x20, NULL, true, "0xefa1\n");              /* no state file */
+	tmp_efa_device(0x30, "4: active\n", true, "0xefa1\n");    /* lower case */
+	assert_int_equal(devices_scan(tmp_root, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 3);
+	for (size_t i = 0; i < l.n; i++) {
+		assert_false(l.dev[i].active);
+		assert_int_equal(l.dev[i].port_state, -1);
+	}
+	assert_string_equal(l.dev[0].port_state_name, "UNPARSABLE");
+	assert_string_equal(l.dev[1].port_state_name, "UNREADABLE");
+	devices_free(&l);
+
+	cfg.expected_devices = 3;
+	devices_check(&cfg, tmp_root, &c);
+	assert_int_equal(c.status, CHECK_FAIL);
+	assert_non_null(strstr(c.reason, "rdmap16s0 UNPARSABLE"));
+}
+
+static void scan_refuses_symlinked_state_file(void **state)
+{
+	struct efa_device_list l;
+	char err[256];
+
+	tmp_efa_device(0x10, NULL, true, "0xefa1\n");
+	write_file("active-state", "4: ACTIVE\n");
+	make_link("../../../../../../active-state", "devices/0000:10:00.0/infiniband/rdmap16s0/ports/1/state");
+	assert_int_equal(devices_scan(tmp_root, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_false(l.dev[0].active);
+	assert_string_equal(l.dev[0].port_state_name, "UNREADABLE");
+	devices_free(&l);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TT(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
 
 int main(void)
 {
@@ -335,6 +524,12 @@ int main(void)
 		T(check_bad_profiles_file_fails_with_its_name),
 		T(counters_read_from_hw_counters),
 		T(domain_names_map_to_devices),
+		TT(check_many_down_reason_is_bounded),
+		TT(check_missing_and_down_together),
+		TT(check_init_port_is_transient),
+		TT(scan_pci_ids_identify_efa_without_driver_link),
+		TT(scan_strict_port_state),
+		TT(scan_refuses_symlinked_state_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
