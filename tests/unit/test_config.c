@@ -601,6 +601,48 @@ static void test_error_resets(void **state)
 	config_free(&c);
 }
 
+/* etc/efa-check.conf parses as all defaults, and again with every "#Key=" line enabled. */
+static void test_sample_conf(void **state)
+{
+	FILE *f = fopen("etc/efa-check.conf", "r");
+	char *text, *out;
+	size_t n, j = 0;
+	struct efa_config c;
+
+	if (!f) {
+		skip();   /* run from the repository root */
+		return;
+	}
+	text = calloc(1, 1 << 20);
+	out = calloc(1, 1 << 20);
+	assert_non_null(text);
+	assert_non_null(out);
+	n = fread(text, 1, (1 << 20) - 1, f);
+	fclose(f);
+	assert_int_equal(parse(&c, text, "p5-002"), 0);
+	assert_int_equal(c.timeout_s, 30);
+	assert_int_equal(c.expected_devices, -1);
+	config_free(&c);
+	for (size_t i = 0; i < n; i++) {
+		bool bol = i == 0 || text[i - 1] == '\n';
+
+		if (bol && text[i] == '#' && i + 1 < n && text[i + 1] >= 'A' && text[i + 1] <= 'Z')
+			continue;   /* "#Key=" -> "Key=" */
+		out[j++] = text[i];
+	}
+	assert_int_equal(parse(&c, out, "p5-002"), 0);
+	assert_int_equal(c.expected_devices, 32);
+	assert_int_equal(c.expected_gpus, 8);
+	assert_int_equal(c.nenv, 2);
+	assert_string_equal(c.instance_type, "p5.48xlarge");
+	config_free(&c);
+	assert_int_equal(parse(&c, out, "p4d-003"), 0);
+	assert_int_equal(c.expected_devices, 4);
+	config_free(&c);
+	free(text);
+	free(out);
+}
+
 /* ---- files ------------------------------------------------------------------ */
 
 static int setup_dir(void **state)
@@ -804,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_file_too_large_text),
 		cmocka_unit_test(test_err_buffer_bounded),
 		cmocka_unit_test(test_error_resets),
+		cmocka_unit_test(test_sample_conf),
 		cmocka_unit_test(test_load_good),
 		cmocka_unit_test(test_load_group_writable),
 		cmocka_unit_test(test_load_not_root_owned),
