@@ -50,9 +50,11 @@ static int run_provider(const struct engine_opts *o, struct fabric_domains *d)
 	int64_t t0 = now_ms();
 	int rc;
 
-	progress_begin("provider", NULL);
-	check_init(&c, "provider", NULL);
+	/* The provider check is named after its provider: begin and result must agree. */
+	progress_begin("provider", o->cfg->provider);
+	check_init(&c, "provider", o->cfg->provider);
 	rc = fabric_provider_check(o->cfg->provider, o->cfg->domains, o->cfg->ndomains, d, &c);
+	str_copy(c.target, sizeof(c.target), o->cfg->provider);
 	finish(&c, t0);
 	return rc;
 }

@@ -3,6 +3,9 @@
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 EFA_CHECK=$TOP/prolog/efa-check
 FAULT_LIB=$TOP/build/tests/libefa-fault.so
+# RDMA registration needs locked memory: production nodes run slurmd with
+# LimitMEMLOCK=infinity, and so do the tests (the limits check has its own test).
+ulimit -l unlimited 2>/dev/null || true
 _t_n=0
 _t_failed=0
 T_TMP=$(mktemp -d /tmp/efa-check-test.XXXXXX)

@@ -64,7 +64,7 @@ run_capture gi_hang env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=getinfo_hang "$EFA_CHE
 took=$(( $(date +%s) - start ))
 expect_rc "fi_getinfo hanging: deadline exceeded" 3 gi_hang
 check "fi_getinfo hanging: returned within the deadline (${took}s)" test "$took" -le 5
-expect_grep "fi_getinfo hanging: the provider check is named as hung" '"reason":"efa-check: provider hung, killed after 2 s"' "$T_TMP/gi_hang.out"
+expect_grep "fi_getinfo hanging: the provider check is named as hung" '"reason":"efa-check: provider tcp: hung, killed after 2 s"' "$T_TMP/gi_hang.out"
 
 run_capture corrupt env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=rma_corrupt "$EFA_CHECK" local --config "$conf" --json
 expect_rc "RMA data corrupted: unhealthy" 1 corrupt
@@ -79,6 +79,11 @@ run_capture rmahang env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=rma_hang "$EFA_CHECK" 
 took=$(( $(date +%s) - start ))
 check "completion never arriving: bounded (${took}s, rc $RC)" test "$took" -le 6 -a "$RC" -ne 0
 expect_grep "completion never arriving: loopback lo named" '"reason":"efa-check: loopback lo' "$T_TMP/rmahang.out"
+
+# --- limits: a small memlock limit makes RDMA registration fail -------------------
+run_capture memlock sh -c "ulimit -l 1024 && exec '$EFA_CHECK' local --config '$conf' --json"
+expect_rc "memlock limit of 1 MiB is unhealthy" 1 memlock
+expect_grep "reason names the memlock limit" '"reason":"efa-check: memlock limit 1024 KiB < 64 MiB' "$T_TMP/memlock.out"
 
 # --- usage and configuration errors: exit 2 ---------------------------------------
 run_capture badopt "$EFA_CHECK" local --bogus
