@@ -392,8 +392,24 @@ void domain_to_device(const char *domain, char *dev, size_t size)
 
 /* ---- the devices check ---------------------------------------------------------------- */
 
+/* Do the present devices carry rdma_rename NAME_PCI names (rdmap16s27 for 0000:10:1b.0)?
+ * Only then can a missing device's name be predicted from its PCI address; with kernel
+ * names (efa_0, ...) the PCI address itself names it. */
+static bool devices_use_pci_names(const struct efa_device_list *l)
+{
+	char name[EFA_DEV_NAME_MAX];
+
+	for (size_t i = 0; i < l->n; i++) {
+		pci_addr_to_device_name(l->dev[i].pci_addr, name, sizeof(name));
+		if (!name[0] || strcmp(name, l->dev[i].name))
+			return false;
+	}
+	return true;
+}
+
 /* EFA PCI functions in bus/pci/devices that no scanned ib device sits on: the names the
- * missing devices would have. Writes "rdmap144s27, ..." into names, returns how many. */
+ * missing devices would have (or their PCI addresses, see devices_use_pci_names).
+ * Writes "rdmap144s27, ..." into names, returns how many. */
 static int find_unregistered_efa_functions(const char *sysfs_root, const struct efa_device_list *l,
 					    char *names, size_t size)
 {
@@ -401,6 +417,7 @@ static int find_unregistered_efa_functions(const char *sysfs_root, const struct 
 	struct dirent *de;
 	DIR *dir;
 	int fd, count = 0;
+	bool pci_names = devices_use_pci_names(l);
 
 	names[0] = '\0';
 	snprintf(path, sizeof(path), "%s/bus/pci/devices", sysfs_or_default(sysfs_root));
@@ -427,7 +444,10 @@ static int find_unregistered_efa_functions(const char *sysfs_root, const struct 
 			known = !strcmp(l->dev[i].pci_addr, de->d_name);
 		if (known)
 			continue;
-		pci_addr_to_device_name(de->d_name, name, sizeof(name));
+		if (pci_names)
+			pci_addr_to_device_name(de->d_name, name, sizeof(name));
+		else
+			str_copy(name, sizeof(name), de->d_name);
 		str_appendf(names, size, "%s%s", count ? ", " : "", name);
 		count++;
 	}

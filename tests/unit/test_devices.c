@@ -483,6 +483,25 @@ static void scan_strict_port_state(void **state)
 	assert_non_null(strstr(c.reason, "rdmap16s0 UNPARSABLE"));
 }
 
+static void check_missing_named_by_pci_address_with_kernel_names(void **state)
+{
+	struct check_result c;
+	char from[512], to[512];
+
+	cfg.expected_devices = 2;
+	tmp_efa_device(0x10, "4: ACTIVE\n", true, "0xefa1\n");
+	snprintf(from, sizeof(from), "%s/class/infiniband/rdmap16s0", tmp_root);
+	snprintf(to, sizeof(to), "%s/class/infiniband/efa_0", tmp_root);
+	assert_int_equal(rename(from, to), 0);           /* udev renaming off: kernel name */
+	make_dir("devices/0000:20:00.0");
+	write_file("devices/0000:20:00.0/vendor", "0x1d0f\n");
+	write_file("devices/0000:20:00.0/device", "0xefa1\n");
+	make_link("../../../devices/0000:20:00.0", "bus/pci/devices/0000:20:00.0");
+	devices_check(&cfg, tmp_root, &c);
+	assert_int_equal(c.status, CHECK_FAIL);
+	assert_string_equal(c.reason, "1/2 EFA devices (0000:20:00.0 missing)");
+}
+
 static void scan_refuses_symlinked_state_file(void **state)
 {
 	struct efa_device_list l;
@@ -530,6 +549,7 @@ int main(void)
 		TT(scan_pci_ids_identify_efa_without_driver_link),
 		TT(scan_strict_port_state),
 		TT(scan_refuses_symlinked_state_file),
+		TT(check_missing_named_by_pci_address_with_kernel_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
