@@ -631,7 +631,7 @@ static int hostlist_match(const struct pctx *p, const char *hl, const char *node
 
 	*match = false;
 	if (!strcasecmp(hl, "ALL")) {
-		*match = node != NULL;
+		*match = node && *node;
 		return 0;
 	}
 	if (hostlist_syntax(p, hl) < 0)
@@ -729,8 +729,10 @@ static int do_line(struct efa_config *c, struct efa_config *scratch, const struc
 		w = next_word(&cur);
 		if (!w)
 			return perr(p, "NodeName=%.*s: no keys on the line", QUOTE_MAX, line + 9);
-		if (pass == 1)
+		if (pass == 1) {
+			config_free(scratch);   /* validate each node line on its own */
 			dst = scratch;
+		}
 		else if (!match)
 			return 0;
 	} else if (pass == 2) {
@@ -758,8 +760,6 @@ static int do_pass(struct efa_config *c, struct efa_config *scratch, struct pctx
 			return -1;
 		memcpy(line, s, len);
 		line[len] = '\0';
-		if (pass == 1 && scratch->domains)
-			free_domains(scratch);
 		if (do_line(c, scratch, p, line, node, pass) < 0)
 			return -1;
 		if (!eol)
@@ -924,6 +924,10 @@ int config_load(struct efa_config *c, const char *path, const char *node, bool m
 	if (err && errlen)
 		err[0] = '\0';
 	config_defaults(c);
+	if (!path || !*path) {
+		p.name = "efa-check";
+		return perr(&p, "no configuration file name");
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT && !must_exist)

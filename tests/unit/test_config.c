@@ -304,6 +304,9 @@ static void test_nodename_all(void **state)
 	assert_int_equal(parse(&c, "NodeName=ALL Timeout=9\nTimeout=8\n", NULL), 0);
 	assert_int_equal(c.timeout_s, 8);
 	config_free(&c);
+	assert_int_equal(parse(&c, "NodeName=ALL Timeout=9\nTimeout=8\n", ""), 0);
+	assert_int_equal(c.timeout_s, 8);
+	config_free(&c);
 }
 
 static void test_nodename_validated_when_not_matching(void **state)
@@ -411,6 +414,23 @@ static void test_env(void **state)
 	assert_string_equal(c.env[3].name, "D");
 	assert_string_equal(c.env[3].value, "");
 	config_free(&c);
+}
+
+/* Limits count per line for NodeName lines that do not match, per file for applied lines. */
+static void test_env_limit(void **state)
+{
+	char *text = malloc(300 * 40 + 1);
+	struct efa_config c;
+	size_t n = 0;
+
+	assert_non_null(text);
+	for (int i = 0; i < 300; i++)
+		n += (size_t)sprintf(text + n, "NodeName=other Env=V%d=1\n", i);
+	assert_int_equal(parse(&c, text, "n1"), 0);
+	assert_int_equal(c.nenv, 0);
+	config_free(&c);
+	EXPECT_ERR(text, "other", "t.conf:257: Env: more than 256 variables");
+	free(text);
 }
 
 static void test_env_errors(void **state)
@@ -756,6 +776,8 @@ static void test_load_missing(void **state)
 	assert_int_equal(load(&c, path, "n1", true), -1);
 	snprintf(want, sizeof(want), "%s: No such file or directory", path);
 	assert_string_equal(err, want);
+	assert_int_equal(load(&c, NULL, "n1", false), -1);
+	assert_string_equal(err, "efa-check: no configuration file name");
 }
 
 static void test_load_not_regular(void **state)
@@ -836,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_bad_hostlists),
 		cmocka_unit_test(test_huge_hostlist),
 		cmocka_unit_test(test_env),
+		cmocka_unit_test(test_env_limit),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_domains),
 		cmocka_unit_test(test_bytes),
