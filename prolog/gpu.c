@@ -217,12 +217,22 @@ static bool provider_is_efa(const char *provider)
 	return provider && !strcmp(provider, "efa");
 }
 
-/* fi_getinfo for provider/domain with FI_HMEM. Returns 1 with *info set when offered, 0 when
- * not offered, -1 on another error (err filled). */
-static int hmem_getinfo(const char *provider, const char *domain, struct fi_info **info,
-			char *err, size_t errlen)
+static const struct fi_info *find_domain(const struct fi_info *list, const char *domain, bool hmem)
 {
-	struct fi_info *hints = fabric_rdm_hints(provider, domain);
+	for (const struct fi_info *i = list; i; i = i->next)
+		if (i->domain_attr && i->domain_attr->name && !strcmp(i->domain_attr->name, domain) &&
+		    (!hmem || (i->caps & FI_HMEM)))
+			return i;
+	return NULL;
+}
+
+/* fi_getinfo for provider/domain, with FI_HMEM when hmem. Returns 1 with *info set when
+ * found, 0 when nothing matches, -1 on another error (err filled). */
+static int domain_getinfo(const char *provider, const char *domain, bool hmem,
+			  struct fi_info **info, char *err, size_t errlen)
+{
+	struct fi_info *hints = fabric_rdm_hints(provider, domain), *list = NULL;
+	const struct fi_info *match;
 	int ret;
 
 	*info = NULL;
@@ -230,18 +240,46 @@ static int hmem_getinfo(const char *provider, const char *domain, struct fi_info
 		set_err(err, errlen, "%s: out of memory", domain);
 		return -1;
 	}
-	hints->caps |= FI_HMEM;
-	hints->domain_attr->mr_mode |= FI_MR_HMEM;
-	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, info);
+	if (hmem) {
+		hints->caps |= FI_HMEM;
+		hints->domain_attr->mr_mode |= FI_MR_HMEM;
+	}
+	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, &list);
 	fi_freeinfo(hints);
 	if (ret == -FI_ENODATA)
 		return 0;
 	if (ret) {
 		set_err(err, errlen, "%s: fi_getinfo: %s", domain, fi_strerror(-ret));
-		*info = NULL;
 		return -1;
 	}
-	return 1;
+	/* Some providers (1.17's tcp;ofi_rxm, shm) ignore a domain name that does not match:
+	 * keep only an entry of this domain. */
+	match = find_domain(list, domain, hmem);
+	if (match && !(*info = fi_dupinfo(match))) {
+		set_err(err, errlen, "%s: out of memory", domain);
+		fi_freeinfo(list);
+		return -1;
+	}
+	fi_freeinfo(list);
+	return *info ? 1 : 0;
+}
+
+/* Returns 1 with *info set when the domain offers FI_HMEM, 0 when it exists without FI_HMEM,
+ * -1 when it does not exist or fi_getinfo failed (err filled). */
+static int hmem_getinfo(const char *provider, const char *domain, struct fi_info **info,
+			char *err, size_t errlen)
+{
+	struct fi_info *plain = NULL;
+	int ret = domain_getinfo(provider, domain, true, info, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = domain_getinfo(provider, domain, false, &plain, err, errlen);
+	if (plain)
+		fi_freeinfo(plain);
+	if (ret == 0)
+		set_err(err, errlen, "%s: no such %s domain", domain, provider);
+	return ret > 0 ? 0 : -1;
 }
 
 /* Register GPU gpu's buffer on an open domain and release it again. Returns 0 or -fi_errno. */
@@ -460,15 +498,15 @@ int gpu_check(const struct gpu_opts *o, struct check_result *c)
 		goto out;
 	check_metric(c, "hmem_domains", h.registered_domains);
 	if (o->expected_gpus > 0)
-		check_detail(c, "%d/%d GPUs", ngpus, o->expected_gpus);
+		check_detail(c, "%d/%d GPUs%s", ngpus, o->expected_gpus, ver);
 	else
-		check_detail(c, "%d GPUs", ngpus);
+		check_detail(c, "%d GPUs%s", ngpus, ver);
 	if (h.registered_domains)
 		str_appendf(c->detail, sizeof(c->detail), ", GPU memory registered on %d domain%s",
 			    h.registered_domains, h.registered_domains == 1 ? "" : "s");
 	else if (!o->ndomains)
 		str_appendf(c->detail, sizeof(c->detail), ", no domains to register GPU memory on");
-	str_appendf(c->detail, sizeof(c->detail), "%s%s", h.note, ver);
+	str_appendf(c->detail, sizeof(c->detail), "%s", h.note);
 out:
 	cudart_close(&rt);
 	return rc < 0 ? -1 : 0;
