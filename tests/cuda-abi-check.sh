@@ -1,0 +1,74 @@
+#!/bin/sh
+# cuda-abi-check.sh -- check efa-check's CUDA runtime declarations against the real headers.
+#
+#   tests/cuda-abi-check.sh [list|double|all]      (default all; run from anywhere)
+#
+# prolog/gpu.c declares the libcudart entry points it resolves with dlsym itself
+# (prolog/gpu_cudart.h, EFA_CUDART_FUNCS), so the product builds without CUDA. This script
+# compiles, with -Werror and CUDA_HOME/include (default /usr/local/cuda):
+#   list    each real function assigned to a pointer of our declared type, the error codes
+#           we use compared with driver_types.h, sizeof(cudaError_t) == sizeof(int)
+#   double  the CPU test double (tests/doubles/cudart-double) with the real header included
+#           first: any definition that differs from the real prototype is a conflicting-types
+#           error
+# Exit 0 ok, 1 mismatch, 77 no CUDA headers (skip).
+# ABI_PROLOG_DIR / ABI_DOUBLE_DIR point at other copies (the integration test feeds a
+# deliberately wrong copy to prove a mismatch is caught).
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+INC=$CUDA_HOME/include
+CC=${CC:-cc}
+CFLAGS="-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE"
+what=${1:-all}
+PROLOG_DIR=${ABI_PROLOG_DIR:-$TOP/prolog}
+DOUBLE_DIR=${ABI_DOUBLE_DIR:-$TOP/tests/doubles/cudart-double}
+
+if [ ! -f "$INC/cuda_runtime_api.h" ]; then
+	echo "cuda-abi-check: no $INC/cuda_runtime_api.h: skipped"
+	exit 77
+fi
+TMP=$(mktemp -d /tmp/efa-cuda-abi.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+check_list() {
+	cat >"$TMP/abi.c" <<'EOC'
+#include <cuda_runtime_api.h>
+#define EFA_CUDA_ERR cudaError_t
+#include "gpu_cudart.h"
+
+_Static_assert(sizeof(cudaError_t) == sizeof(int), "cudaError_t is not int-sized");
+_Static_assert(EFA_CUDA_SUCCESS == cudaSuccess, "cudaSuccess");
+_Static_assert(EFA_CUDA_ERROR_INVALID_VALUE == cudaErrorInvalidValue, "cudaErrorInvalidValue");
+_Static_assert(EFA_CUDA_ERROR_MEMORY_ALLOCATION == cudaErrorMemoryAllocation, "cudaErrorMemoryAllocation");
+_Static_assert(EFA_CUDA_ERROR_INITIALIZATION == cudaErrorInitializationError, "cudaErrorInitializationError");
+_Static_assert(EFA_CUDA_ERROR_INVALID_DEVICE_PTR == cudaErrorInvalidDevicePointer, "cudaErrorInvalidDevicePointer");
+_Static_assert(EFA_CUDA_ERROR_INSUFFICIENT_DRIVER == cudaErrorInsufficientDriver, "cudaErrorInsufficientDriver");
+_Static_assert(EFA_CUDA_ERROR_NO_DEVICE == cudaErrorNoDevice, "cudaErrorNoDevice");
+_Static_assert(EFA_CUDA_ERROR_INVALID_DEVICE == cudaErrorInvalidDevice, "cudaErrorInvalidDevice");
+
+/* Assigning the real function to a pointer of our declared type fails to compile
+ * (incompatible pointer types, -Werror) when a parameter or return type differs. */
+#define X(ret, fn, params) ret (*abi_##fn) params = fn;
+EFA_CUDART_FUNCS(X)
+#undef X
+EOC
+	# shellcheck disable=SC2086
+	$CC $CFLAGS -Werror=incompatible-pointer-types -I"$INC" -I"$PROLOG_DIR" -c -o "$TMP/abi.o" "$TMP/abi.c"
+}
+
+check_double() {
+	# shellcheck disable=SC2086
+	$CC $CFLAGS -I"$INC" -I"$PROLOG_DIR" -include cuda_runtime_api.h -DEFA_CUDA_ERR=cudaError_t \
+		-c -o "$TMP/double.o" "$DOUBLE_DIR"/*.c
+}
+
+rc=0
+case $what in
+list) check_list || rc=1 ;;
+double) check_double || rc=1 ;;
+all) check_list || rc=1; check_double || rc=1 ;;
+*) echo "usage: cuda-abi-check.sh [list|double|all]" >&2; exit 2 ;;
+esac
+[ $rc -eq 0 ] && echo "cuda-abi-check: $what matches $INC/cuda_runtime_api.h"
+exit $rc
