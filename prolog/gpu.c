@@ -226,60 +226,36 @@ static const struct fi_info *find_domain(const struct fi_info *list, const char 
 	return NULL;
 }
 
-/* fi_getinfo for provider/domain, with FI_HMEM when hmem. Returns 1 with *info set when
- * found, 0 when nothing matches, -1 on another error (err filled). */
-static int domain_getinfo(const char *provider, const char *domain, bool hmem,
-			  struct fi_info **info, char *err, size_t errlen)
+/* fi_getinfo for every domain of provider, with FI_HMEM when hmem. Returns 0 with *list set
+ * (NULL when nothing matches), or -1 on another error (err filled). One call for all domains:
+ * fi_getinfo walks every provider, which is slow with 32 EFA devices. */
+static int provider_getinfo(const char *provider, bool hmem, struct fi_info **list,
+			    char *err, size_t errlen)
 {
-	struct fi_info *hints = fabric_rdm_hints(provider, domain), *list = NULL;
-	const struct fi_info *match;
+	struct fi_info *hints = fabric_rdm_hints(provider, NULL);
 	int ret;
 
-	*info = NULL;
+	*list = NULL;
 	if (!hints) {
-		set_err(err, errlen, "%s: out of memory", domain);
+		set_err(err, errlen, "%s: fi_getinfo: out of memory", provider);
 		return -1;
 	}
 	if (hmem) {
 		hints->caps |= FI_HMEM;
 		hints->domain_attr->mr_mode |= FI_MR_HMEM;
 	}
-	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, &list);
+	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, list);
 	fi_freeinfo(hints);
-	if (ret == -FI_ENODATA)
+	if (ret == -FI_ENODATA) {
+		*list = NULL;
 		return 0;
+	}
 	if (ret) {
-		set_err(err, errlen, "%s: fi_getinfo: %s", domain, fi_strerror(-ret));
+		*list = NULL;
+		set_err(err, errlen, "%s: fi_getinfo with FI_HMEM: %s", provider, fi_strerror(-ret));
 		return -1;
 	}
-	/* Some providers (1.17's tcp;ofi_rxm, shm) ignore a domain name that does not match:
-	 * keep only an entry of this domain. */
-	match = find_domain(list, domain, hmem);
-	if (match && !(*info = fi_dupinfo(match))) {
-		set_err(err, errlen, "%s: out of memory", domain);
-		fi_freeinfo(list);
-		return -1;
-	}
-	fi_freeinfo(list);
-	return *info ? 1 : 0;
-}
-
-/* Returns 1 with *info set when the domain offers FI_HMEM, 0 when it exists without FI_HMEM,
- * -1 when it does not exist or fi_getinfo failed (err filled). */
-static int hmem_getinfo(const char *provider, const char *domain, struct fi_info **info,
-			char *err, size_t errlen)
-{
-	struct fi_info *plain = NULL;
-	int ret = domain_getinfo(provider, domain, true, info, err, errlen);
-
-	if (ret)
-		return ret;
-	ret = domain_getinfo(provider, domain, false, &plain, err, errlen);
-	if (plain)
-		fi_freeinfo(plain);
-	if (ret == 0)
-		set_err(err, errlen, "%s: no such %s domain", domain, provider);
-	return ret > 0 ? 0 : -1;
+	return 0;
 }
 
 /* Register GPU gpu's buffer on an open domain and release it again. Returns 0 or -fi_errno. */
@@ -314,89 +290,123 @@ static bool hmem_unsupported(int ret)
 struct hmem_run {
 	const struct gpu_opts *o;
 	struct gpu_bufs *bufs;
+	struct fi_info *hmem;         /* fi_getinfo with FI_HMEM, every domain */
+	struct fi_info *plain;        /* without FI_HMEM, only when a domain lacks it */
+	bool plain_done;
 	size_t ndom;                  /* domains offering FI_HMEM */
 	int registered_domains;
 	char note[CHECK_DETAIL_MAX];  /* non-fatal findings for the detail */
 };
 
-/* Open domain di (info) and register the GPUs paired with it. Returns 0, or -1 with c failed. */
-static int hmem_domain(struct hmem_run *h, size_t di, const struct fi_info *info,
-		       struct check_result *c)
+/* Register the GPUs paired with domain di on the open domain. Returns 0 (a non-efa provider
+ * that cannot register CUDA memory at all is a note), or -1 with c failed. */
+static int hmem_register_pairs(struct hmem_run *h, size_t di, struct fid_domain *dom,
+			       const struct fi_info *info, struct check_result *c)
 {
 	const char *name = info->domain_attr->name;
-	struct fid_fabric *fab = NULL;
-	struct fid_domain *dom = NULL;
-	size_t pairs = h->ndom > (size_t)h->bufs->n ? h->ndom : (size_t)h->bufs->n;
-	int ret, done = 0;
+	size_t ngpus = (size_t)h->bufs->n;
+	size_t pairs = h->ndom > ngpus ? h->ndom : ngpus;
+	int ret;
 
-	if ((ret = fi_fabric(info->fabric_attr, &fab, NULL))) {
-		check_fail(c, "%s: fi_fabric: %s", name, fi_strerror(-ret));
-		goto fail;
-	}
-	if ((ret = fi_domain(fab, (struct fi_info *)info, &dom, NULL))) {
-		check_fail(c, "%s: fi_domain: %s", name, fi_strerror(-ret));
-		goto fail;
-	}
 	for (size_t k = di; k < pairs; k += h->ndom) {
-		int g = (int)(k % (size_t)h->bufs->n);
+		int g = (int)(k % ngpus);
 
 		ret = hmem_register(dom, info, h->bufs->ptr[g], g, k + 1);
 		if (ret && hmem_unsupported(ret) && !provider_is_efa(h->o->provider)) {
 			str_appendf(h->note, sizeof(h->note),
 				    "; %s: FI_HMEM offered but CUDA memory registration unsupported "
 				    "(%s), GPUDirect RDMA not tested", name, fi_strerror(-ret));
-			goto out;
+			return 0;
 		}
 		if (ret) {
 			check_fail(c, "%s: GPU %d memory registration failed: %s", name, g,
 				   fi_strerror(-ret));
-			goto fail;
+			return -1;
 		}
-		done++;
 	}
-	if (done)
-		h->registered_domains++;
-out:
-	fi_close(&dom->fid);
-	fi_close(&fab->fid);
+	h->registered_domains++;
 	return 0;
-fail:
+}
+
+/* Open domain di (info), register its GPUs, close it. Returns 0, or -1 with c failed. */
+static int hmem_domain(struct hmem_run *h, size_t di, const struct fi_info *info,
+		       struct check_result *c)
+{
+	const char *name = info->domain_attr->name;
+	struct fid_fabric *fab = NULL;
+	struct fid_domain *dom = NULL;
+	int ret, rc = -1;
+
+	if ((ret = fi_fabric(info->fabric_attr, &fab, NULL))) {
+		check_fail(c, "%s: fi_fabric: %s", name, fi_strerror(-ret));
+		goto out;
+	}
+	if ((ret = fi_domain(fab, (struct fi_info *)info, &dom, NULL))) {
+		check_fail(c, "%s: fi_domain: %s", name, fi_strerror(-ret));
+		goto out;
+	}
+	rc = hmem_register_pairs(h, di, dom, info, c);
+out:
 	if (dom)
 		fi_close(&dom->fid);
 	if (fab)
 		fi_close(&fab->fid);
-	return -1;
+	return rc;
 }
 
-/* Find the domains that offer FI_HMEM. A domain without it fails the check for efa and is a
- * note otherwise. Returns the number found (infos[] filled), or -1 with c failed. */
+/* Is domain name listed without FI_HMEM? Asks fi_getinfo (once) only when needed. */
+static int domain_exists(struct hmem_run *h, const char *name, char *err, size_t errlen)
+{
+	if (!h->plain_done) {
+		if (provider_getinfo(h->o->provider, false, &h->plain, err, errlen))
+			return -1;
+		h->plain_done = true;
+	}
+	return find_domain(h->plain, name, false) != NULL;
+}
+
+/* Find the domains that offer FI_HMEM (infos[] filled with a copy of each). A domain without
+ * it fails the check for efa and is a note otherwise. Returns the number found, or -1 with c
+ * failed. */
 static int hmem_probe(struct hmem_run *h, struct fi_info **infos, struct check_result *c)
 {
 	const struct gpu_opts *o = h->o;
 	char err[GPU_ERR_MAX], missing[CHECK_DETAIL_MAX / 2] = "";
-	int n = 0, ret;
+	const struct fi_info *match;
+	int n = 0, exists;
 
+	if (provider_getinfo(o->provider, true, &h->hmem, err, sizeof(err)))
+		goto fail;
 	for (size_t i = 0; i < o->ndomains; i++) {
-		ret = hmem_getinfo(o->provider, o->domains[i], &infos[n], err, sizeof(err));
-		if (ret < 0) {
-			check_fail(c, "%s", err);
-			return -1;
-		}
-		if (ret > 0) {
-			n++;
+		const char *name = o->domains[i];
+
+		if ((match = find_domain(h->hmem, name, true))) {
+			if (!(infos[n++] = fi_dupinfo(match))) {
+				set_err(err, sizeof(err), "%s: fi_dupinfo: out of memory", name);
+				goto fail;
+			}
 			continue;
 		}
-		if (provider_is_efa(o->provider)) {
-			check_fail(c, "%s: no FI_HMEM: GPUDirect RDMA unavailable", o->domains[i]);
-			return -1;
+		if ((exists = domain_exists(h, name, err, sizeof(err))) < 0)
+			goto fail;
+		if (!exists) {
+			set_err(err, sizeof(err), "%s: no such %s domain", name, o->provider);
+			goto fail;
 		}
-		str_appendf(missing, sizeof(missing), "%s%s", missing[0] ? ", " : "", o->domains[i]);
+		if (provider_is_efa(o->provider)) {
+			set_err(err, sizeof(err), "%s: no FI_HMEM: GPUDirect RDMA unavailable", name);
+			goto fail;
+		}
+		str_appendf(missing, sizeof(missing), "%s%s", missing[0] ? ", " : "", name);
 	}
 	if (missing[0])
 		str_appendf(h->note, sizeof(h->note),
 			    "; %s: no FI_HMEM support (%s), GPUDirect RDMA not tested",
 			    o->provider, missing);
 	return n;
+fail:
+	check_fail(c, "%s", err);
+	return -1;
 }
 
 static void free_infos(struct fi_info **infos, size_t n)
@@ -410,9 +420,12 @@ static void free_infos(struct fi_info **infos, size_t n)
 /* The GPUDirect RDMA path on every domain. Returns 0, or -1 with c failed. */
 static int gpu_hmem_check(struct hmem_run *h, int ngpus, struct check_result *c)
 {
-	struct fi_info **infos = calloc(h->o->ndomains ? h->o->ndomains : 1, sizeof(*infos));
+	struct fi_info **infos;
 	int n, rc = -1;
 
+	if (!h->o->ndomains || !h->o->provider)
+		return 0;
+	infos = calloc(h->o->ndomains, sizeof(*infos));
 	if (!infos) {
 		check_fail(c, "GPU memory registration: out of memory");
 		return -1;
@@ -430,6 +443,11 @@ static int gpu_hmem_check(struct hmem_run *h, int ngpus, struct check_result *c)
 out:
 	gpu_bufs_free(h->bufs);
 	free_infos(infos, h->o->ndomains);
+	if (h->hmem)
+		fi_freeinfo(h->hmem);
+	if (h->plain)
+		fi_freeinfo(h->plain);
+	h->hmem = h->plain = NULL;
 	return rc;
 }
 
