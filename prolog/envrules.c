@@ -511,8 +511,8 @@ size_t envrules_lint(const struct env_set *s, char *const *envp, struct env_warn
 	for (size_t i = 0; i < sizeof(abort_vars) / sizeof(abort_vars[0]); i++) {
 		if (forced(s, abort_vars[i]) || !(v = getv(envp, abort_vars[i])))
 			continue;
-		n = warn(w, n, max, abort_vars[i], "%s=%s is set: current libfabric (this node: %s) "
-			 "aborts with it; unset it", abort_vars[i], v, lf);
+		n = warn(w, n, max, abort_vars[i], "%s=%s is set: recent libfabric releases abort "
+			 "with it (this node: libfabric %s); unset it", abort_vars[i], v, lf);
 	}
 
 	for (size_t i = 0; envp && envp[i]; i++) {
@@ -567,7 +567,11 @@ long envrules_format_spank(const struct env_set *s, char *buf, size_t size)
 		return -1;
 	buf[0] = '\0';
 	env_facts_format(&s->facts, facts, sizeof(facts));
-	if (!str_appendf(buf, size, "%s\nfacts %s\n", ENV_SPANK_HEADER, facts))
+	if (!str_appendf(buf, size, "%s\n", ENV_SPANK_HEADER))
+		return -1;
+	if (s->config[0] && env_value_valid(s->config) && !str_appendf(buf, size, "config %s\n", s->config))
+		return -1;
+	if (!str_appendf(buf, size, "facts %s\n", facts))
 		return -1;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct env_entry *e = &s->e[i];
@@ -683,6 +687,11 @@ int envrules_parse_spank(const char *text, struct env_set *s, char *err, size_t 
 				return -1;
 			}
 			s->have_facts = true;
+		} else if (!strcmp(buf, "config")) {
+			if (!str_copy(s->config, sizeof(s->config), rest)) {
+				set_err(err, errlen, "line %d: config path too long", line);
+				return -1;
+			}
 		} else if (!strcmp(buf, "note")) {
 			if (s->nnotes < ENV_MAX_NOTES)
 				str_copy(s->notes[s->nnotes++], sizeof(s->notes[0]), rest);

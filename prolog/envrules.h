@@ -9,6 +9,7 @@
  *
  * Spank form, one record per line, fields separated by one space, values last:
  *     efa-check-env 1                       header (format version)
+ *     config PATH                           the efa-check.conf it was computed with ("" none)
  *     facts <key=value> ...                 the facts the set was computed from
  *     set NAME VALUE                        a default: the user's own value wins
  *     force NAME VALUE                      the admin forces this value (EnvForce=)
@@ -77,6 +78,7 @@ struct env_set {
 	size_t nnotes;
 	struct env_facts facts;         /* what the set was computed from */
 	bool have_facts;
+	char config[256];               /* the configuration file it was computed with, "" none */
 };
 
 struct env_warning {
