@@ -68,6 +68,13 @@ FAULT_LIB   := $(if $(FAULT_SRCS),$(B)/tests/libefa-fault.so)
 DOUBLE_DIRS := $(sort $(patsubst tests/doubles/%/,%,$(dir $(wildcard tests/doubles/*/*.c))))
 DOUBLE_LIBS := $(DOUBLE_DIRS:%=$(B)/tests/doubles/lib%.so)
 
+# libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_OBJS   := $(LIB_SRCS:%.c=$(B)/fuzz/%.o) $(B)/fuzz/prolog/profiles_table.o
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := $(filter-out -Werror,$(BASE_CFLAGS)) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+
 TEST_HELPERS_SRCS := $(sort $(wildcard tests/helpers/*.c))
 TEST_HELPERS := $(TEST_HELPERS_SRCS:tests/helpers/%.c=$(B)/tests/helpers/%)
 
@@ -143,6 +150,19 @@ $(B)/tests/doubles/lib%.so: $(wildcard tests/doubles/*/*.c) $(wildcard tests/dou
 $(B)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS)
+
+$(B)/fuzz/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/prolog/profiles_table.o: $(B)/prolog/profiles_table.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+
+fuzz: $(FUZZ_BINS)
 
 test-support: all $(FAULT_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
 

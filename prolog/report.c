@@ -50,6 +50,7 @@ void check_init(struct check_result *c, const char *name, const char *target)
 	c->status = CHECK_PASS;
 }
 
+__attribute__((format(printf, 3, 0)))
 static void vformat(char *dst, size_t size, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(dst, size, fmt, ap);

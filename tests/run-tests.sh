@@ -70,8 +70,12 @@ run_integration() {
 for s in $suites; do
 	case $s in
 	unit) run_unit $B/tests "" ;;
-	unit-san) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-		run_unit $B/san/tests "san/" ;;
+	unit-san)
+		export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp"
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+		run_unit $B/san/tests "san/"
+		unset LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS ;;
 	integration) run_integration ;;
 	*) echo "run-tests.sh: unknown suite '$s' (unit, unit-san, integration)" >&2; exit 2 ;;
 	esac
