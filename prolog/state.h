@@ -1,0 +1,67 @@
+/*
+ * state.h -- efa-check's state directory (StateDir=, default /run/efa-check): the shared
+ * result of the last real check run, the lock that makes concurrent prologs run the check
+ * once, and atomic file writes.
+ *
+ * Security (efa-check runs as root): the directory is created 0755 if missing, must be a real
+ * directory (not a symlink), owned by the effective user and not writable by group or others;
+ * every file in it is opened relative to the directory fd with O_NOFOLLOW|O_CLOEXEC.
+ *
+ * Files:
+ *   last-report.json   the last real run's JSON report (DESIGN §2) plus "started_at",
+ *                      "finished_at" (Unix time, s) and "runs" (real check runs so far)
+ *   lock               flock()ed while a real check runs
+ */
+#ifndef EFA_CHECK_STATE_H
+#define EFA_CHECK_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct report;
+
+#define STATE_REPORT_FILE "last-report.json"
+#define STATE_LOCK_FILE   "lock"
+
+struct state_meta {
+	double started_at;    /* Unix time the run started, 0 = unknown */
+	double finished_at;   /* Unix time the run finished, 0 = no result */
+	long runs;            /* real check runs recorded in this state dir */
+};
+
+/* Open (creating it 0755 with its parents if missing) and vet the state directory.
+ * Returns a directory fd, or -1 with a message in err. */
+int state_dir_open(const char *path, char *err, size_t errlen);
+
+/* Take the exclusive lock, waiting at most until deadline_ms (now_ms() clock).
+ * Returns the lock fd (close it to unlock), or -1 (errno ETIMEDOUT when the wait ran out). */
+int state_lock(int dirfd, int64_t deadline_ms);
+void state_unlock(int lockfd);
+
+/* Write data to dirfd/name atomically: temp file in the same directory, fsync, rename. */
+int state_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/* Same for an arbitrary path (its directory must exist), e.g. the Prometheus textfile. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Load last-report.json into r (report_init'ed by it) and m. Returns 0, or -1 if there is
+ * none or it is unreadable (m zeroed, r empty). */
+int state_load_result(int dirfd, struct report *r, struct state_meta *m);
+/* Save r with m as last-report.json, atomically. */
+int state_save_result(int dirfd, const struct report *r, const struct state_meta *m);
+
+/* Whether a stored result can stand for a run starting at my_start (Unix time, s). */
+enum cache_verdict {
+	CACHE_MISS = 0,     /* run the check */
+	CACHE_FRESH,        /* an ok result younger than ttl_s, and the caller may use the cache */
+	CACHE_CONCURRENT,   /* finished after my_start: a run we waited for; always usable */
+};
+enum cache_verdict cache_verdict(const struct state_meta *m, bool ok, double now, double my_start,
+				 int ttl_s, bool bypass);
+const char *cache_verdict_name(enum cache_verdict v);
+
+/* Wall-clock time in seconds (CLOCK_REALTIME). */
+double unix_now(void);
+
+#endif
