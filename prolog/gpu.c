@@ -116,6 +116,49 @@ static int cudart_try(struct cudart *rt, const char *name, bool explicit, char *
 	return -1;
 }
 
+/* Does this runtime need a newer driver than the node has? Then an older runtime found later
+ * in the search (libcudart.so.12 beside a CUDA 13 toolkit on a 12.x driver) may work. */
+static bool cudart_driver_too_old(const struct cudart *rt)
+{
+	int n = 0;
+
+	return rt->cudaGetDeviceCount(&n) == EFA_CUDA_ERROR_INSUFFICIENT_DRIVER;
+}
+
+/* Search the known sonames. A runtime too new for the driver is kept only as a fallback (its
+ * error is then reported) while older ones are tried. */
+static int cudart_search(struct cudart *rt, char *err, size_t errlen)
+{
+	struct cudart fallback = { 0 };
+	char why[GPU_ERR_MAX] = "";
+
+	for (size_t i = 0; i < sizeof(cudart_sonames) / sizeof(cudart_sonames[0]); i++) {
+		char e[GPU_ERR_MAX] = "";
+
+		if (cudart_try(rt, cudart_sonames[i], false, e, sizeof(e))) {
+			if (e[0] && !why[0])
+				str_copy(why, sizeof(why), e);
+			continue;
+		}
+		if (!cudart_driver_too_old(rt)) {
+			cudart_close(&fallback);
+			return 0;
+		}
+		if (fallback.handle)
+			cudart_close(rt);
+		else
+			fallback = *rt;
+		memset(rt, 0, sizeof(*rt));
+	}
+	if (fallback.handle) {
+		*rt = fallback;
+		return 0;
+	}
+	set_err(err, errlen, "tried libcudart.so.13, libcudart.so.12, libcudart.so.11.0, libcudart.so%s%s",
+		why[0] ? "; " : "", why);
+	return -1;
+}
+
 /* Load libcudart: the configured library, else the known sonames in order. On failure err
  * says what was tried and, when a library was found but unusable, why. */
 static int cudart_open(const char *configured, struct cudart *rt, char *err, size_t errlen)
@@ -123,22 +166,11 @@ static int cudart_open(const char *configured, struct cudart *rt, char *err, siz
 	char why[GPU_ERR_MAX] = "";
 
 	memset(rt, 0, sizeof(*rt));
-	if (configured && *configured) {
-		if (cudart_try(rt, configured, true, why, sizeof(why)) == 0)
-			return 0;
-		set_err(err, errlen, "CudaLibrary=%s: %s", configured, why);
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(cudart_sonames) / sizeof(cudart_sonames[0]); i++) {
-		char e[GPU_ERR_MAX] = "";
-
-		if (cudart_try(rt, cudart_sonames[i], false, e, sizeof(e)) == 0)
-			return 0;
-		if (e[0] && !why[0])
-			str_copy(why, sizeof(why), e);
-	}
-	set_err(err, errlen, "tried libcudart.so.13, libcudart.so.12, libcudart.so.11.0, libcudart.so%s%s",
-		 why[0] ? "; " : "", why);
+	if (!configured || !*configured)
+		return cudart_search(rt, err, errlen);
+	if (cudart_try(rt, configured, true, why, sizeof(why)) == 0)
+		return 0;
+	set_err(err, errlen, "CudaLibrary=%s: %s", configured, why);
 	return -1;
 }
 

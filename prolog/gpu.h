@@ -5,7 +5,10 @@
  * says why, unless GPUs are expected.
  *
  * libcudart: cfg->cuda_library (CudaLibrary=, a path or a soname) when set, else the first of
- * libcudart.so.13, .so.12, .so.11.0, .so that loads. Entry points: prolog/gpu_cudart.h.
+ * libcudart.so.13, .so.12, .so.11.0, .so that loads and whose cudaGetDeviceCount does not
+ * say cudaErrorInsufficientDriver (a CUDA 13 runtime beside a 12.x driver falls back to
+ * libcudart.so.12; when none fits, the first one's error is reported).
+ * Entry points: prolog/gpu_cudart.h.
  *
  * Results (check "gpu", metric "gpus", and "hmem_domains" when GPUs were found):
  *   expected 0                          skipped "no GPUs expected"
