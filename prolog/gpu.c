@@ -42,7 +42,8 @@ static const char *const cudart_sonames[] = {
 };
 
 /* snprintf that may truncate on purpose (messages are bounded). */
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
