@@ -1,0 +1,132 @@
+/*
+ * spank_efa_check.c -- the SPANK entry points of spank_efa_check.so (model: pyxis_dispatch.c).
+ *
+ * Contexts (DESIGN §3):
+ *   local (srun)            --efa-check[=local|cross] validated before allocation; cross runs
+ *                           the cross-node check in local_user_init, before tasks launch
+ *   allocator (sbatch/salloc) --efa-check validated; passed to the prolog as SPANK_EFA_CHECK
+ *   remote (slurmstepd)     every step gets the node's EFA/NCCL environment; with
+ *                           --efa-check the node-local check runs once per node (init_post_opt,
+ *                           root), and a failure fails every task of the node in
+ *                           task_init_privileged (the only hook that fails an srun step on 22.05)
+ * The plugin never loads libfabric, CUDA or NCCL: it execs efa-check (fork/execve, clean
+ * environment, deadline).
+ */
+#include "args.h"
+#include "context.h"
+#include "plugin.h"
+#include "strutil.h"
+
+#include <ctype.h>
+#include <slurm/slurm_version.h>
+#include <slurm/spank.h>
+#include <string.h>
+
+SPANK_PLUGIN(efa_check, 1);
+
+static struct plugin_context context;
+
+static int option_cb(int val, const char *optarg, int remote);
+
+static struct spank_option efa_check_option = {
+	.name = "efa-check",
+	.arginfo = "[local|cross]",
+	.usage = "Check EFA on the step's nodes before the command runs: 'local' (default) runs "
+		 "efa-check's node-local checks on every node, 'cross' tests RDMA between the "
+		 "nodes; a failing node fails the step and is named. With sbatch/salloc: the "
+		 "job's prolog checks every node.",
+	.has_arg = 2,
+	.val = 0,
+	.cb = option_cb,
+};
+
+static void sanitize_arg(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *in && n + 4 < size; in++)
+		out[n++] = isprint((unsigned char)*in) ? *in : '?';
+	if (*in && n + 4 >= size) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+}
+
+static int option_cb(int val, const char *optarg, int remote)
+{
+	const char *v = optarg && *optarg ? optarg : "local";
+
+	sanitize_arg(v, context.mode_arg, sizeof(context.mode_arg));
+	if (!strcmp(v, "local")) {
+		context.mode = MODE_LOCAL;
+	} else if (!strcmp(v, "cross")) {
+		context.mode = MODE_CROSS;
+	} else {
+		context.mode = MODE_INVALID;
+		/* Local side: srun/sbatch/salloc print "Invalid --efa-check argument" and exit
+		 * before allocating. Remote side: fail closed (the tasks are failed). */
+		slurm_error("%s: invalid --efa-check value '%s': allowed values are local, cross "
+			    "(--efa-check alone means local)", PLUGIN_PREFIX, context.mode_arg);
+		return -1;
+	}
+	return 0;
+}
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+	spank_context_t sctx = spank_context();
+	char err[512];
+	spank_err_t rc;
+
+	memset(&context, 0, sizeof(context));
+	if (sctx != S_CTX_LOCAL && sctx != S_CTX_ALLOCATOR && sctx != S_CTX_REMOTE)
+		return 0;
+	if (plugin_args_parse(&context.args, ac, av, err, sizeof(err)) < 0) {
+		slurm_error("%s: plugstack.conf: %s", PLUGIN_PREFIX, err);
+		return -1;
+	}
+	context.args_ok = true;
+	/* The spank_options symbol is ignored in allocator context: register explicitly. */
+	rc = spank_option_register(sp, &efa_check_option);
+	if (rc != ESPANK_SUCCESS) {
+		slurm_error("%s: cannot register --efa-check: %s", PLUGIN_PREFIX, spank_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
+{
+	if (!context.args_ok)
+		return 0;
+	switch (spank_context()) {
+	case S_CTX_LOCAL:
+	case S_CTX_ALLOCATOR:
+		return local_init_post_opt(sp, &context);
+	case S_CTX_REMOTE:
+		return remote_init_post_opt(sp, &context);
+	default:
+		return 0;
+	}
+}
+
+int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
+{
+	if (!context.args_ok || spank_context() != S_CTX_LOCAL)
+		return 0;
+	return local_user_init(sp, &context);
+}
+
+int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+{
+	if (!context.args_ok || spank_context() != S_CTX_REMOTE)
+		return 0;
+	return remote_task_init_privileged(sp, &context);
+}
+
+int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+	memset(&context, 0, sizeof(context));
+	return 0;
+}
