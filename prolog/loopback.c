@@ -264,19 +264,32 @@ static int post_read(struct lb *lb, struct lb_side *s, const struct lb_side *pee
 
 /* ---- setup (ft_getinfo, ft_open_fabric_res, ft_alloc_ep_res, ft_enable_ep) -------- */
 
+/* The first entry of the domain. Some providers (1.17 tcp, shm) ignore the domain name in
+ * the hints, so the list is filtered here rather than trusting its first entry. */
+static struct fi_info *pick_domain(const struct fi_info *list, const char *domain)
+{
+	for (const struct fi_info *cur = list; cur; cur = cur->next)
+		if (cur->domain_attr->name && !strcmp(cur->domain_attr->name, domain))
+			return fi_dupinfo(cur);
+	return NULL;
+}
+
 static int lb_getinfo(struct lb *lb)
 {
 	struct fi_info *hints = fabric_rdm_hints(lb->o->provider, lb->o->domain);
+	struct fi_info *list = NULL;
 	int ret;
 
 	if (!hints)
 		return lb_fail(lb, "out of memory");
-	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, &lb->info);
+	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, &list);
 	fi_freeinfo(hints);
-	if (ret == -FI_ENODATA || (!ret && !lb->info))
-		return lb_fail(lb, "fi_getinfo: domain not found");
-	if (ret)
+	if (ret && ret != -FI_ENODATA)
 		return lb_fail_call(lb, "fi_getinfo", ret);
+	lb->info = ret ? NULL : pick_domain(list, lb->o->domain);
+	fi_freeinfo(list);
+	if (!lb->info)
+		return lb_fail(lb, "fi_getinfo: domain not found");
 	return 0;
 }
 
