@@ -1,0 +1,122 @@
+/*
+ * nccl.h -- the NCCL check of `efa-check cross`: libcudart and libnccl loaded with dlopen
+ * (CudaLibrary=, NcclLibrary=), one communicator over every GPU of every node (each task
+ * drives its node's GPUs in one ncclGroupStart/End), an all-reduce (sum, float) of NcclBytes
+ * per GPU whose result is verified element by element, and busbw as nccl-tests defines it:
+ * algbw * 2(n-1)/n, n = total GPUs.
+ *
+ * Every NCCL/CUDA call runs in a helper thread the caller waits for with a deadline, so a hang
+ * in init, enqueue or completion is a timeout that says where it stopped, never a hang of the
+ * tool (the thread is abandoned; the process exits soon after).
+ *
+ * NCCL falls back to its socket transport silently when the network plugin fails to load;
+ * with the efa provider, nccl_prepare_env sets NCCL_NET="AWS Libfabric" (aws-ofi-nccl's
+ * network name) unless the user set NCCL_NET, so a missing plugin fails init loudly.
+ */
+#ifndef EFA_CHECK_NCCL_H
+#define EFA_CHECK_NCCL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct efa_config;
+struct nccl_lib;
+
+#define NCCL_ID_HEX_MAX 260     /* 128-byte ncclUniqueId as hex + NUL */
+
+/* How far a rank got; blame compares ranks by it. */
+enum nccl_stage {
+	NCCL_ST_LOAD = 0,   /* loading the libraries / selecting devices */
+	NCCL_ST_INIT,       /* ncclCommInitRank */
+	NCCL_ST_ENQUEUE,    /* ncclAllReduce (an enqueue: must not block) */
+	NCCL_ST_SYNC,       /* waiting for the all-reduce to complete */
+	NCCL_ST_VERIFY,     /* checking the result */
+	NCCL_ST_DONE,
+};
+
+struct nccl_run_result {
+	bool ok;
+	bool timed_out;
+	int stage;               /* enum nccl_stage reached (where it stopped when !ok) */
+	double busbw_gbs;        /* GB/s */
+	double algbw_gbs;
+	double ms;
+	char detail[200];
+};
+
+/* Set the environment NCCL needs before it is loaded (see above). */
+void nccl_prepare_env(const char *provider);
+
+/* Load libcudart and libnccl and count GPUs. Returns the GPU count (0 = none), or -1 when
+ * the libraries are not there (err says which). *out is set when the count is >= 0. */
+int nccl_load(const struct efa_config *cfg, struct nccl_lib **out, char *err, size_t errlen);
+
+/* Rank 0: a fresh ncclUniqueId as hex. 0 or -1 (err filled). */
+int nccl_unique_id_hex(struct nccl_lib *l, char *hex, size_t size, char *err, size_t errlen);
+
+/* Run the all-reduce over nnodes x gpus GPUs; this task is node_rank and drives its gpus
+ * GPUs. Bounded by timeout_ms. */
+void nccl_run(struct nccl_lib *l, const char *id_hex, int nnodes, int node_rank, int gpus,
+	      long bytes, double min_busbw_gbs, int timeout_ms, struct nccl_run_result *res);
+
+/* Release what nccl_load took, unless a call is still stuck in the library. */
+void nccl_unload(struct nccl_lib *l);
+
+const char *nccl_stage_name(int stage);
+
+/* busbw from nccl-tests: algbw * 2(n-1)/n. */
+double nccl_busbw(double algbw, int nranks);
+
+/* ---- the ABI nccl.c uses, declared without the CUDA/NCCL headers ----------------------
+ * One list, three users: nccl.c (dlsym table), tests/doubles/nccl-double/ (defines exactly
+ * these symbols) and tests/nccl-build-check.sh (compiles the list against the real nccl.h
+ * and cuda_runtime_api.h with the EFA_NCCL_* macros set to the real types, -Werror). */
+#ifndef EFA_NCCL_RESULT
+#define EFA_NCCL_RESULT      int                        /* ncclResult_t (int-sized enum) */
+#define EFA_NCCL_COMM        void *                     /* ncclComm_t */
+#define EFA_NCCL_UID         struct efa_nccl_unique_id  /* ncclUniqueId */
+#define EFA_NCCL_DTYPE       int                        /* ncclDataType_t */
+#define EFA_NCCL_REDOP       int                        /* ncclRedOp_t */
+#define EFA_NCCL_CUDA_ERR    int                        /* cudaError_t */
+#define EFA_NCCL_STREAM      void *                     /* cudaStream_t */
+#define EFA_NCCL_MEMCPY_KIND int                        /* enum cudaMemcpyKind */
+#endif
+
+#define EFA_NCCL_ID_BYTES 128                           /* NCCL_UNIQUE_ID_BYTES */
+struct efa_nccl_unique_id {
+	char internal[EFA_NCCL_ID_BYTES];
+};
+
+#define EFA_NCCL_FUNCS(X)                                                                   \
+	X(EFA_NCCL_RESULT, ncclGetUniqueId, (EFA_NCCL_UID * uniqueId))                      \
+	X(EFA_NCCL_RESULT, ncclCommInitRank, (EFA_NCCL_COMM * comm, int nranks,             \
+					      EFA_NCCL_UID commId, int rank))               \
+	X(EFA_NCCL_RESULT, ncclAllReduce, (const void *sendbuff, void *recvbuff, size_t count, \
+					   EFA_NCCL_DTYPE datatype, EFA_NCCL_REDOP op,      \
+					   EFA_NCCL_COMM comm, EFA_NCCL_STREAM stream))     \
+	X(EFA_NCCL_RESULT, ncclGroupStart, (void))                                          \
+	X(EFA_NCCL_RESULT, ncclGroupEnd, (void))                                            \
+	X(EFA_NCCL_RESULT, ncclCommDestroy, (EFA_NCCL_COMM comm))                           \
+	X(EFA_NCCL_RESULT, ncclCommAbort, (EFA_NCCL_COMM comm))                             \
+	X(const char *, ncclGetErrorString, (EFA_NCCL_RESULT result))
+
+#define EFA_NCCL_CUDART_FUNCS(X)                                                            \
+	X(EFA_NCCL_CUDA_ERR, cudaGetDeviceCount, (int *count))                              \
+	X(EFA_NCCL_CUDA_ERR, cudaSetDevice, (int device))                                   \
+	X(EFA_NCCL_CUDA_ERR, cudaMalloc, (void **devPtr, size_t size))                      \
+	X(EFA_NCCL_CUDA_ERR, cudaFree, (void *devPtr))                                      \
+	X(EFA_NCCL_CUDA_ERR, cudaMemcpy, (void *dst, const void *src, size_t count,         \
+					  EFA_NCCL_MEMCPY_KIND kind))                       \
+	X(EFA_NCCL_CUDA_ERR, cudaStreamCreate, (EFA_NCCL_STREAM * pStream))                 \
+	X(EFA_NCCL_CUDA_ERR, cudaStreamSynchronize, (EFA_NCCL_STREAM stream))               \
+	X(EFA_NCCL_CUDA_ERR, cudaStreamDestroy, (EFA_NCCL_STREAM stream))                   \
+	X(const char *, cudaGetErrorString, (EFA_NCCL_CUDA_ERR error))
+
+/* Enum values used (nccl.h / driver_types.h); the build check asserts they match. */
+#define EFA_NCCL_SUCCESS        0   /* ncclSuccess */
+#define EFA_NCCL_FLOAT32        7   /* ncclFloat32 */
+#define EFA_NCCL_SUM            0   /* ncclSum */
+#define EFA_CUDA_MEMCPY_H2D     1   /* cudaMemcpyHostToDevice */
+#define EFA_CUDA_MEMCPY_D2H     2   /* cudaMemcpyDeviceToHost */
+
+#endif
