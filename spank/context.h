@@ -12,6 +12,7 @@
 
 #define PLUGIN_PATH_MAX 1024
 #define PLUGIN_REASON_MAX 256
+#define PLUGIN_WARNINGS_MAX 8
 
 enum check_mode {
 	MODE_NONE = 0,     /* --efa-check not given */
@@ -48,6 +49,10 @@ struct plugin_context {
 	bool check_done;                   /* the local check ran on this node for this step */
 	bool check_failed;
 	char reason[PLUGIN_REASON_MAX];    /* why, for the user: "<check>: <detail>" */
+	/* Warnings for the user's stderr, printed by the first task of node 0: slurmstepd's own
+	 * stderr does not reach srun before the tasks exist. */
+	char warnings[PLUGIN_WARNINGS_MAX][PLUGIN_REASON_MAX + 64];
+	int nwarnings;
 };
 
 #endif

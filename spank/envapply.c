@@ -9,7 +9,8 @@
  *
  * Applying it: defaults with spank_setenv(overwrite=0) -- the user's own value wins and is
  * logged; EnvForce keys with overwrite=1. Warnings about the user's environment (envrules
- * lint) go to the user's stderr once per step (from node 0) and to the slurmd log per node.
+ * lint) go to the user's stderr once per step (first task of node 0, see remote.c) and to
+ * the slurmd log per node.
  *
  * Batch and extern steps get nothing: a batch script's environment is inherited by the srun
  * steps it starts, where it would count as the user's own value on every node of the step --
@@ -150,7 +151,7 @@ static int exec_env(const struct plugin_context *ctx, struct env_set *s)
 	return rc;
 }
 
-static void lint_user_env(spank_t sp, const struct plugin_context *ctx, const struct env_set *s)
+static void lint_user_env(spank_t sp, struct plugin_context *ctx, const struct env_set *s)
 {
 	struct env_warning w[16];
 	char **envp = NULL;
@@ -160,10 +161,9 @@ static void lint_user_env(spank_t sp, const struct plugin_context *ctx, const st
 		return;
 	n = envrules_lint(s, envp, w, 16);
 	for (size_t i = 0; i < n; i++) {
-		if (ctx->node_id == 0)
-			slurm_spank_log("%s: warning: %s", PLUGIN_PREFIX, w[i].text);
-		else
-			slurm_info("%s: %s: warning: %s", PLUGIN_PREFIX, ctx->node, w[i].text);
+		slurm_info("%s: %s: warning: %s", PLUGIN_PREFIX, ctx->node, w[i].text);
+		if (ctx->node_id == 0 && ctx->nwarnings < PLUGIN_WARNINGS_MAX)
+			str_copy(ctx->warnings[ctx->nwarnings++], sizeof(ctx->warnings[0]), w[i].text);
 	}
 }
 

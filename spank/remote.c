@@ -140,11 +140,17 @@ int remote_init_post_opt(spank_t sp, struct plugin_context *ctx)
 int remote_task_init_privileged(spank_t sp, struct plugin_context *ctx)
 {
 	int task_id = 0;
+	bool first = spank_get_item(sp, S_TASK_ID, &task_id) != ESPANK_SUCCESS || task_id == 0;
 
+	/* This runs in the task's child process, whose stderr reaches srun: print here what
+	 * the user must see, once per node (first task). */
+	if (first)
+		for (int i = 0; i < ctx->nwarnings; i++)
+			slurm_spank_log("%s: warning: %s", PLUGIN_PREFIX, ctx->warnings[i]);
 	if (!ctx->check_failed)
 		return 0;
-	/* One message per node, from its first task; every task of the node fails. */
-	if (spank_get_item(sp, S_TASK_ID, &task_id) != ESPANK_SUCCESS || task_id == 0)
+	/* Every task of a failing node fails: the user's command never runs here. */
+	if (first)
 		slurm_spank_log("%s: %s: %s", PLUGIN_PREFIX, ctx->node[0] ? ctx->node : "?", ctx->reason);
 	return -1;
 }
