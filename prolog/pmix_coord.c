@@ -24,6 +24,8 @@ struct op {
 	bool done;
 	pmix_status_t status;
 	char *str;               /* get: the value, when a string */
+	pmix_info_t info[2];     /* the request's attributes: PMIx reads them until the callback */
+	size_t ninfo;
 };
 
 static struct op *op_new(void)
@@ -39,6 +41,8 @@ static struct op *op_new(void)
 static void op_unref_locked(struct op *o)
 {
 	if (--o->refs == 0) {
+		for (size_t i = 0; i < o->ninfo; i++)
+			PMIX_INFO_DESTRUCT(&o->info[i]);
 		free(o->str);
 		free(o);
 	}
@@ -165,7 +169,6 @@ static void fence_cb(pmix_status_t status, void *cbdata)
 int pmixc_fence(struct pmixc *c, bool collect, int timeout_ms)
 {
 	pmix_proc_t all;
-	pmix_info_t info[2];
 	pmix_status_t rc, st = PMIX_ERR_TIMEOUT;
 	bool yes = true;
 	int secs = (timeout_ms + 999) / 1000;
@@ -178,13 +181,14 @@ int pmixc_fence(struct pmixc *c, bool collect, int timeout_ms)
 		return -1;
 	PMIX_PROC_CONSTRUCT(&all);
 	PMIX_LOAD_PROCID(&all, c->nspace, PMIX_RANK_WILDCARD);
-	PMIX_INFO_LOAD(&info[0], PMIX_COLLECT_DATA, &yes, PMIX_BOOL);
-	PMIX_INFO_LOAD(&info[1], PMIX_TIMEOUT, &secs, PMIX_INT);
-	rc = PMIx_Fence_nb(&all, 1, collect ? info : info + 1, collect ? 2 : 1, fence_cb, o);
-	PMIX_INFO_DESTRUCT(&info[0]);
-	PMIX_INFO_DESTRUCT(&info[1]);
+	PMIX_INFO_LOAD(&o->info[0], PMIX_TIMEOUT, &secs, PMIX_INT);
+	o->ninfo = 1;
+	if (collect)
+		PMIX_INFO_LOAD(&o->info[o->ninfo++], PMIX_COLLECT_DATA, &yes, PMIX_BOOL);
+	rc = PMIx_Fence_nb(&all, 1, o->info, o->ninfo, fence_cb, o);
 	if (rc != PMIX_SUCCESS) {
-		free(o);
+		o->refs = 1;
+		op_unref_locked(o);
 		c->fence_broken = true;
 		return -1;
 	}
@@ -210,7 +214,6 @@ static void get_cb(pmix_status_t status, pmix_value_t *kv, void *cbdata)
 static struct op *get_start(struct pmixc *c, int rank, const char *key, int timeout_ms)
 {
 	pmix_proc_t p;
-	pmix_info_t info;
 	int secs = (timeout_ms + 999) / 1000;
 	struct op *o = op_new();
 	pmix_status_t rc;
@@ -219,11 +222,12 @@ static struct op *get_start(struct pmixc *c, int rank, const char *key, int time
 		return NULL;
 	PMIX_PROC_CONSTRUCT(&p);
 	PMIX_LOAD_PROCID(&p, c->nspace, (pmix_rank_t)rank);
-	PMIX_INFO_LOAD(&info, PMIX_TIMEOUT, &secs, PMIX_INT);
-	rc = PMIx_Get_nb(&p, key, &info, 1, get_cb, o);
-	PMIX_INFO_DESTRUCT(&info);
+	PMIX_INFO_LOAD(&o->info[0], PMIX_TIMEOUT, &secs, PMIX_INT);
+	o->ninfo = 1;
+	rc = PMIx_Get_nb(&p, key, o->info, o->ninfo, get_cb, o);
 	if (rc != PMIX_SUCCESS) {
-		free(o);
+		o->refs = 1;
+		op_unref_locked(o);
 		return NULL;
 	}
 	return o;
