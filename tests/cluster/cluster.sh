@@ -216,6 +216,15 @@ EOF
 	chmod 0755 "$D/bin/efa-check" "$D/bin/prolog" "$D/bin/healthcheck"
 }
 
+dead_daemons() { # D -> names of recorded daemons that are no longer running
+	while read -r _n _p; do
+		[ -n "$_p" ] || continue
+		_st=$(cat "/proc/$_p/stat" 2>/dev/null) || { printf ' %s' "$_n"; continue; }
+		_st=${_st##*) }
+		case $_st in Z*|X*) printf ' %s' "$_n" ;; esac
+	done < "$1/run/pids"
+}
+
 sinfo_states() { # D -> "node state" lines
 	SLURM_CONF=$1/etc/slurm.conf timeout 10 sinfo -h -N -o '%N %T' 2>/dev/null
 }
@@ -231,6 +240,8 @@ wait_idle() { # D NODES SECS MODE(idle|registered)
 			n=$(printf '%s\n' "$st" | awk 'NF == 2 && $2 !~ /\*|down|unknown|future|not_responding/' | wc -l)
 		fi
 		[ "$n" -ge "$want" ] && return 0
+		dead=$(dead_daemons "$D")
+		[ -n "$dead" ] && { echo "$PROG: exited:$dead" >&2; return 1; }
 		[ "$(date +%s)" -ge "$end" ] && { printf '%s\n' "$st" | sed 's/^/  /' >&2; return 1; }
 		sleep 0.2
 	done
@@ -414,7 +425,7 @@ EOF
 		i=$((i + 1))
 	done
 	if ! wait_idle "$D" "$nodes" "$tmo" "$waitmode"; then
-		note "nodes did not become $waitmode within ${tmo}s"
+		note "cluster did not come up (nodes $waitmode within ${tmo}s)"
 		cmd_logs "$D" 30 >&2
 		cmd_stop "$D"
 		exit 1
