@@ -369,6 +369,21 @@ static int k_min_loopback(struct efa_config *c, const struct pctx *p, const char
 	return val_double(p, key, v, 0, 100000, &c->min_loopback_gbps);
 }
 
+static int k_min_memlock(struct efa_config *c, const struct pctx *p, const char *key,
+			 const char *v)
+{
+	long bytes;
+
+	if (!strcasecmp(v, "unlimited")) {
+		c->min_memlock_bytes = -1;
+		return 0;
+	}
+	if (val_bytes(p, key, v, 0, 1024 * GIB, "0..1024G or unlimited", &bytes))
+		return -1;
+	c->min_memlock_bytes = bytes;
+	return 0;
+}
+
 static int k_min_link(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
 {
 	return val_double(p, key, v, 0, 100000, &c->min_link_gbps);
@@ -560,6 +575,7 @@ static const struct key_def keys[] = {
 	{ "ExpectedGPUs", k_expected_gpus, false },
 	{ "MinLoopbackGbps", k_min_loopback, false },
 	{ "MinLinkGbps", k_min_link, false },
+	{ "MinMemlock", k_min_memlock, false },
 	{ "MinBusBwGBps", k_min_busbw, false },
 	{ "Timeout", k_timeout, false },
 	{ "CacheTTL", k_cache_ttl, false },
@@ -784,6 +800,7 @@ void config_defaults(struct efa_config *c)
 	c->retry_transient = true;
 	str_copy(c->state_dir, sizeof(c->state_dir), "/run/efa-check");
 	c->loopback_max_bytes = MIB;
+	c->min_memlock_bytes = 64 * MIB;
 	c->loopback_iterations = 100;
 	c->nccl_bytes = 128 * MIB;
 	c->cross_peers = 0;

@@ -53,6 +53,7 @@ struct efa_config {
 	char cuda_library[CONFIG_PATH_MAX]; /* CudaLibrary=, "" = libcudart.so.* search */
 	char nccl_library[CONFIG_PATH_MAX]; /* NcclLibrary=, "" = libnccl.so.2 */
 	long nccl_bytes;            /* NcclBytes=, all-reduce size, default 128 MiB */
+	long long min_memlock_bytes; /* MinMemlock=, default 64M; -1 = "unlimited" required */
 	int cross_peers;            /* CrossPeers=, peers per node in cross mode, 0 = log2 rounds */
 	struct config_env *env;     /* Env= / EnvForce= */
 	size_t nenv;

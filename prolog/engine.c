@@ -7,7 +7,7 @@
 #include "devices.h"
 #include "fabric.h"
 #include "gpu.h"
-#include "limits.h"
+#include "rlimits.h"
 #include "loopback.h"
 #include "profiles.h"
 #include "report.h"
@@ -24,13 +24,13 @@ static void finish(struct check_result *c, int64_t started_ms)
 	progress_result(c);
 }
 
-static void run_limits(void)
+static void run_limits(const struct engine_opts *o)
 {
 	struct check_result c;
 	int64_t t0 = now_ms();
 
 	progress_begin("limits", NULL);
-	limits_check(&c);
+	limits_check(o->cfg->min_memlock_bytes, &c);
 	finish(&c, t0);
 }
 
@@ -151,7 +151,7 @@ int engine_local_checks(const struct engine_opts *o)
 {
 	struct fabric_domains d = { 0 };
 
-	run_limits();
+	run_limits(o);
 	run_devices(o);
 	fabric_prepare_env(o->cfg->provider);
 	run_provider(o, &d);

@@ -1,8 +1,8 @@
 /*
- * limits.c -- the limits check: RDMA registration pins memory, so RLIMIT_MEMLOCK must be
+ * rlimits.c -- the limits check: RDMA registration pins memory, so RLIMIT_MEMLOCK must be
  * large (EFA's documentation asks for unlimited).
  */
-#include "limits.h"
+#include "rlimits.h"
 #include "report.h"
 
 #include <sys/resource.h>
@@ -17,7 +17,7 @@ static void format_bytes(char *buf, size_t size, unsigned long long v)
 		snprintf(buf, size, "%llu KiB", v >> 10);
 }
 
-void limits_check(struct check_result *c)
+void limits_check(long long min_bytes, struct check_result *c)
 {
 	struct rlimit rl;
 	char cur[32], want[32];
@@ -32,8 +32,11 @@ void limits_check(struct check_result *c)
 		return;
 	}
 	format_bytes(cur, sizeof(cur), rl.rlim_cur);
-	format_bytes(want, sizeof(want), LIMITS_MIN_MEMLOCK);
-	if (rl.rlim_cur < LIMITS_MIN_MEMLOCK) {
+	if (min_bytes < 0)
+		snprintf(want, sizeof(want), "unlimited");
+	else
+		format_bytes(want, sizeof(want), (unsigned long long)min_bytes);
+	if (min_bytes < 0 || rl.rlim_cur < (unsigned long long)min_bytes) {
 		check_fail(c, "memlock limit %s < %s", cur, want);
 		check_detail(c, "memlock limit %s is below %s: RDMA registration will fail; "
 			     "set 'ulimit -l unlimited' (slurmd: LimitMEMLOCK=infinity, "
