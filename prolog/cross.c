@@ -710,7 +710,8 @@ struct xrun {
 	int nslots;
 	bool local_ok;
 	char local_err[XDETAIL];
-	int64_t links_t0;
+	int64_t links_t0, links_ms;
+	struct check_result nccl_check;  /* rank 0 reports it after the verdict */
 	int64_t t0, fence_a_end, addr_end, links_end, nccl_end, fence_b_end, res_end, verdict_end;
 	/* NCCL */
 	struct nccl_lib *nccl;
@@ -1074,6 +1075,7 @@ static void run_links(struct xrun *x)
 	for (size_t i = 0; th && started && i < x->ndom; i++)
 		if (started[i])
 			pthread_join(th[i], NULL);
+	x->links_ms = now_ms() - x->links_t0;
 	free(th);
 	free(started);
 }
@@ -1140,7 +1142,11 @@ static void run_nccl(struct xrun *x, json_object **blobs)
 		if (!x->nres.ok)
 			check_fail(&c, "cross: nccl: %s", x->nres.detail);
 	}
-	emit(&c, t0);
+	c.duration_ms = (long)(now_ms() - t0);
+	if (x->me == 0)
+		x->nccl_check = c;   /* after the verdict, which names the node to blame first */
+	else
+		progress_result(&c);
 }
 
 /* ---- results -------------------------------------------------------------------------- */
@@ -1493,7 +1499,7 @@ static int own_links_check(struct xrun *x)
 		     x->nslots - failed, x->nslots, x->o->node, x->rounds, minbw,
 		     failed ? "; first failure: " : "", first);
 	check_metric(&c, "min_gbps", minbw);
-	c.duration_ms = x->links_t0 ? (long)(now_ms() - x->links_t0) : 0;
+	c.duration_ms = (long)x->links_ms;
 	if (failed)
 		check_fail(&c, "cross: %d/%d links failed (%s)", failed, x->nslots, first);
 	progress_result(&c);
@@ -1575,8 +1581,10 @@ static int finish(struct xrun *x)
 		decide(x, res, &vd);
 		verdict_check(x, &vd);
 	}
-	/* Rank 0's own links come after the verdict, which already counts them. */
+	/* Rank 0's own links and NCCL come after the verdict, which already counts them. */
 	own_links_check(x);
+	if (x->nccl_check.name[0])
+		progress_result(&x->nccl_check);
 	verdict = x->verdict;
 	write_outcome(x, &vd, verdict);
 	if (!fenced) {
