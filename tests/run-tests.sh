@@ -74,7 +74,7 @@ for s in $suites; do
 		export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp"
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-		run_unit $B/san/tests "san/"
+		run_unit $B/san/tests "san-"
 		unset LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS ;;
 	integration) run_integration ;;
 	*) echo "run-tests.sh: unknown suite '$s' (unit, unit-san, integration)" >&2; exit 2 ;;

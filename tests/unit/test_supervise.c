@@ -21,7 +21,7 @@ static int worker_three_checks(void *arg)
 {
 	for (int i = 0; i < 3; i++) {
 		struct check_result c;
-		char target[8];
+		char target[16];
 
 		snprintf(target, sizeof(target), "d%d", i);
 		progress_begin("loopback", target);
