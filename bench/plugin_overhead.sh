@@ -23,7 +23,7 @@ cleanup() { sh "$CLUSTER" stop "$A" >/dev/null 2>&1; sh "$CLUSTER" stop "$B" >/d
 trap cleanup EXIT INT TERM
 ulimit -l unlimited 2>/dev/null
 
-printf "Provider=tcp\nDomains=lo\nTimeout=20\nLoopbackIterations=${EFA_BENCH_LOOPBACK_ITERATIONS:-10}\n" > "$W/efa-check.conf"
+printf "Provider=tcp\nDomains=lo\nTimeout=20\nLoopbackIterations=${EFA_BENCH_LOOPBACK_ITERATIONS:-10}\nMinMemlock=4M\n" > "$W/efa-check.conf"
 chmod 0644 "$W/efa-check.conf"
 sh "$CLUSTER" start "$A" --efa-conf "$W/efa-check.conf" \
 	--plugin "efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf state_dir=@DIR@/state/%n" \
