@@ -70,11 +70,13 @@ pick_ports() {
 cluster_pids() {
 	D=$1
 	self=$$
+	marked=" $(grep -lzxF "EFA_CLUSTER_DAEMON_DIR=$D" /proc/[0-9]*/environ 2>/dev/null |
+		sed 's|^/proc/||; s|/environ$||' | tr '\n' ' ') "
 	for s in /proc/[0-9]*/stat; do
 		p=${s#/proc/}; p=${p%/stat}
 		[ "$p" = "$self" ] && continue
-		line=$(cat "$s" 2>/dev/null) || continue
-		[ -n "$line" ] || continue
+		line=""
+		{ read -r line < "$s"; } 2>/dev/null || [ -n "$line" ] || continue
 		comm=${line#*(}; comm=${comm%)*}
 		rest=${line##*) }
 		# shellcheck disable=SC2086
@@ -82,12 +84,11 @@ cluster_pids() {
 		state=$1 ppid=$2 sid=$4
 		[ "$state" = Z ] && continue
 		m=0
-		if grep -qzxF "EFA_CLUSTER_DAEMON_DIR=$D" "/proc/$p/environ" 2>/dev/null; then
-			m=1
-		elif [ "$comm" = slurmstepd ]; then
+		case $marked in *" $p "*) m=1 ;; esac
+		if [ "$m" = 0 ] && [ "$comm" = slurmstepd ]; then
 			# slurmd execs slurmstepd with an empty environment in a session of its
 			# own, reparented to init; it keeps slurmd's log file (DIR/log/) open.
-			for fd in /proc/$p/fd/*; do
+			for fd in "/proc/$p/fd/"*; do
 				case $(readlink "$fd" 2>/dev/null) in "$D"/log/*|"$D"/spool/*) m=1; break ;; esac
 			done
 		fi
@@ -167,7 +168,7 @@ if [ -z "$node" ]; then
 		if [ -n "$v" ]; then node=$v; break; fi
 		# slurmstepd has an empty environment but keeps its slurmd's log open
 		if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = slurmstepd ]; then
-			for fd in /proc/$p/fd/*; do
+			for fd in "/proc/$p/fd/"*; do
 				case $(readlink "$fd" 2>/dev/null) in
 				"$D"/log/slurmd-*.log) v=$(readlink "$fd"); v=${v##*/slurmd-}; node=${v%.log}; break ;;
 				esac
@@ -184,8 +185,13 @@ case $node in
 *[!A-Za-z0-9_.-]*) echo "efa-check wrapper: bad node name '$node'" >&2; exit 2 ;;
 esac
 mkdir -p "$D/state/$node"
-extra="--node $node --config $D/etc/efa-check.conf --state-dir $D/state/$node"
-if [ -d "$D/sysfs/$node" ]; then extra="$extra --sysfs-root $D/sysfs/$node"; fi
+faults=""
+sub=""
+case ${1:-} in -*|"") ;; *) sub=$1; shift ;; esac
+# Subcommand first (when there is one), then the injected options, then the caller's.
+if [ -d "$D/sysfs/$node" ]; then set -- --sysfs-root "$D/sysfs/$node" "$@"; fi
+set -- --node "$node" --config "$D/etc/efa-check.conf" --state-dir "$D/state/$node" "$@"
+if [ -n "$sub" ]; then set -- "$sub" "$@"; fi
 if [ -f "$D/faults/$node" ]; then
 	if [ ! -f "$FAULTLIB" ]; then
 		echo "efa-check wrapper: $D/faults/$node exists but $FAULTLIB is not built (make test-support)" >&2
@@ -199,16 +205,16 @@ if [ -f "$D/faults/$node" ]; then
 		esac
 		name=${line%%=*}
 		case $name in *[!A-Za-z0-9_]*) echo "efa-check wrapper: bad name '$name'" >&2; exit 2 ;; esac
+		# shellcheck disable=SC2163 # exports NAME=VALUE from the line
 		export "$line"
 	done < "$D/faults/$node"
-	export LD_PRELOAD="$FAULTLIB"
+	faults="[faults: $(tr '\n' ' ' < "$D/faults/$node")]"
 fi
-echo "$(date '+%H:%M:%S') $node: efa-check $* ${LD_PRELOAD:+[faults: $(tr '\n' ' ' < "$D/faults/$node")]}" >> "$D/log/efa-check-calls.log" 2>/dev/null
-# Subcommand first (when there is one), then the injected options, then the caller's.
-case ${1:-} in
--*|"") exec "$REAL" $extra "$@" ;;
-*) sub=$1; shift; exec "$REAL" "$sub" $extra "$@" ;;
-esac
+echo "$(date '+%H:%M:%S') $node: efa-check $* ${faults:-}" >> "$D/log/efa-check-calls.log" 2>/dev/null
+# the fault library goes into efa-check only, not into the commands above
+# (and no caller's LD_PRELOAD decides anything: only the node's fault file does)
+if [ -n "${faults:-}" ]; then export LD_PRELOAD="$FAULTLIB"; else unset LD_PRELOAD; fi
+exec "$REAL" "$@"
 EOF
 	for w in prolog:prolog healthcheck:health; do
 		name=${w%%:*} sub=${w#*:}
@@ -265,6 +271,7 @@ start_daemon() { # D NAME NODE CMD... : start in its own session, record pid
 
 cmd_start() {
 	[ $# -ge 1 ] || usage
+	case $1 in *[!A-Za-z0-9_./+-]*) die "DIR must be a plain path (slurm.conf does not take spaces or quotes): '$1'" ;; esac
 	D=$(absdir "$1"); shift
 	nodes=4 plugin="" plugin_set=0 prolog=0 hc=0 hc_interval=5 efa_conf="" extra="" waitmode=idle
 	tmo=30
@@ -286,7 +293,7 @@ cmd_start() {
 		shift
 	done
 	case $nodes in [0-9]|[0-9][0-9]) ;; *) die "--nodes wants a number" ;; esac
-	[ "$nodes" -ge 1 ] && [ "$nodes" -le 16 ] || die "--nodes: 1..16"
+	if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then die "--nodes: 1..16"; fi
 	if [ -n "$(recorded_pids "$D")" ]; then
 		die "a cluster is already running in $D (cluster.sh stop $D first)"
 	fi
@@ -497,9 +504,12 @@ cmd_fault() {
 	D=${1:?} node=${2:?}; shift 2
 	mkdir -p "$D/faults"
 	: > "$D/faults/$node.tmp"
+	set -f
+	# shellcheck disable=SC2048 # "NAME=VALUE ..." is split on spaces on purpose
 	for kv in $*; do
 		case $kv in [A-Za-z_]*=*) echo "$kv" >> "$D/faults/$node.tmp" ;; *) die "fault: want NAME=VALUE, got '$kv'" ;; esac
 	done
+	set +f
 	mv "$D/faults/$node.tmp" "$D/faults/$node"
 }
 
