@@ -1,0 +1,67 @@
+#!/bin/sh
+# bench/loopback.sh -- loopback bandwidth of efa-check against fi_pingpong, per provider, at 1 MiB.
+#
+#   sh bench/loopback.sh [REPEATS]     (default 5; needs `make all`)
+#
+# For tcp (domain lo) and shm, interleaved in one run: efa-check local's windowed RMA write
+# bandwidth (metric write_gbps, 1 MiB x LoopbackIterations, window 64) and fi_pingpong's
+# send/recv ping-pong bandwidth (-e rdm -S 1048576, server and client on 127.0.0.1). Medians and
+# the ratio efa-check / fi_pingpong per provider. They measure different things (windowed
+# one-sided writes vs a two-sided ping-pong); the table says how close efa-check's figure is
+# to what an admin gets from the usual tool. Prints a Markdown table and one JSON line.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+EFA_CHECK=$TOP/prolog/efa-check
+N=${1:-5}
+W=$(mktemp -d /tmp/efa-bench-loopback.XXXXXX)
+trap 'rm -rf "$W"' EXIT INT TERM
+ulimit -l unlimited 2>/dev/null
+
+median() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# efa-check's write bandwidth in GB/s (decimal, like fi_pingpong's MB/sec / 1000)
+efa_check_gbs() { # provider conf
+	"$EFA_CHECK" local --config "$2" --json 2>/dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+v = [c["metrics"]["write_gbps"] for c in j["checks"] if c["name"] == "loopback" and "metrics" in c]
+print("%.3f" % (v[0] / 8) if v else "nan")'
+}
+
+pingpong_gbs() { # provider
+	port=$((40000 + $$ % 10000))
+	timeout 60 fi_pingpong -p "$1" -e rdm -S 1048576 -I 200 -B "$port" >/dev/null 2>&1 &
+	srv=$!
+	sleep 0.3
+	out=$(timeout 60 fi_pingpong -p "$1" -e rdm -S 1048576 -I 200 -P "$port" 127.0.0.1 2>/dev/null | tail -1)
+	wait "$srv" 2>/dev/null
+	echo "$out" | awk '{ if ($6 + 0 > 0) printf "%.3f\n", $6 / 1000; else print "nan" }'
+}
+
+for p in tcp shm; do
+	conf=$W/$p.conf
+	if [ "$p" = tcp ]; then printf 'Provider=tcp\nDomains=lo\nMinMemlock=4M\n' > "$conf"
+	else printf 'Provider=shm\nMinMemlock=4M\n' > "$conf"; fi
+	chmod 0644 "$conf"
+	: > "$W/$p.efa"; : > "$W/$p.pp"
+	i=0
+	while [ "$i" -lt "$N" ]; do
+		efa_check_gbs "$p" "$conf" >> "$W/$p.efa"
+		pingpong_gbs "$p" >> "$W/$p.pp"
+		i=$((i + 1))
+	done
+done
+
+echo "## Loopback bandwidth at 1 MiB, GB/s (medians of $N)"
+echo
+echo "| provider | efa-check local (RMA write, window 64) | fi_pingpong -e rdm -S 1M | ratio |"
+echo "| --- | --- | --- | --- |"
+json=""
+for p in tcp shm; do
+	e=$(median "$W/$p.efa"); f=$(median "$W/$p.pp")
+	r=$(awk -v a="$e" -v b="$f" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+	echo "| $p | $e | $f | $r |"
+	json="$json${json:+,}\"$p\":{\"efa_check_gbs\":$e,\"fi_pingpong_gbs\":$f,\"ratio\":$r}"
+done
+echo
+printf '{"bench":"loopback","repeats":%d,"size_bytes":1048576,%s}\n' "$N" "$json"
