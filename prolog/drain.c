@@ -74,6 +74,94 @@ const char *drain_verdict_name(enum drain_verdict v)
 
 /* ---- the child: libslurm calls --------------------------------------------- */
 
+/* slurmd runs HealthCheckProgram with an empty environment, so SLURM_CONF is missing when
+ * slurmd was started with a non-default configuration (slurmd -f FILE, or SLURM_CONF in its
+ * environment). Then we use slurmd's own: the nearest ancestor named "slurmd". Without one,
+ * libslurm's defaults apply (/etc/slurm/slurm.conf, configless /run/slurm/conf). */
+#define ANCESTOR_DEPTH_MAX 8
+#define PROC_FILE_MAX 65536
+
+static long read_proc_file(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	long total = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	while ((size_t)total < size - 1 && (n = read(fd, buf + total, size - 1 - (size_t)total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+static pid_t parent_of(pid_t pid, char *comm, size_t commsize)
+{
+	char stat[512], *open_paren, *close_paren;
+	long ppid;
+
+	if (read_proc_file(pid, "stat", stat, sizeof(stat)) <= 0)
+		return -1;
+	open_paren = strchr(stat, '(');
+	close_paren = strrchr(stat, ')');
+	if (!open_paren || !close_paren || close_paren < open_paren)
+		return -1;
+	*close_paren = '\0';
+	str_copy(comm, commsize, open_paren + 1);
+	if (sscanf(close_paren + 2, "%*c %ld", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* In a NUL-separated list, the value after "-f" / "--conf-file", or of "SLURM_CONF=". */
+static bool nul_list_find(const char *buf, long len, bool args, char *out, size_t size)
+{
+	for (const char *p = buf; p < buf + len; p += strlen(p) + 1) {
+		const char *next = p + strlen(p) + 1;
+
+		if (args && (!strcmp(p, "-f") || !strcmp(p, "--conf-file")) && next < buf + len)
+			return str_copy(out, size, next);
+		if (!args && !strncmp(p, "SLURM_CONF=", 11))
+			return str_copy(out, size, p + 11);
+	}
+	return false;
+}
+
+static bool slurmd_conf(pid_t pid, char *out, size_t size)
+{
+	static char buf[PROC_FILE_MAX];
+	long n;
+
+	n = read_proc_file(pid, "cmdline", buf, sizeof(buf));
+	if (n > 0 && nul_list_find(buf, n, true, out, size) && out[0] == '/')
+		return true;
+	n = read_proc_file(pid, "environ", buf, sizeof(buf));
+	return n > 0 && nul_list_find(buf, n, false, out, size) && out[0] == '/';
+}
+
+static void use_slurmd_conf(void)
+{
+	char comm[64], conf[4096];
+	pid_t pid = getppid();
+
+	if (getenv("SLURM_CONF"))
+		return;
+	for (int depth = 0; pid > 1 && depth < ANCESTOR_DEPTH_MAX; depth++) {
+		pid_t parent = parent_of(pid, comm, sizeof(comm));
+
+		if (!strcmp(comm, "slurmd")) {
+			if (slurmd_conf(pid, conf, sizeof(conf)) && access(conf, R_OK) == 0)
+				setenv("SLURM_CONF", conf, 1);
+			return;
+		}
+		pid = parent;
+	}
+}
+
 static int lookup_node(const char *node, struct node_rpc_result *out)
 {
 	node_info_msg_t *msg = NULL;
@@ -122,6 +210,7 @@ static void update_node(const char *node, enum node_action act, const char *reas
 static void rpc_child(const char *node, enum node_action act, const char *reason,
 		      struct node_rpc_result *out)
 {
+	use_slurmd_conf();
 	slurm_init(NULL);
 	if (lookup_node(node, out) < 0)
 		return;

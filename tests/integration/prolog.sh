@@ -1,0 +1,227 @@
+#!/bin/sh
+# Integration: `efa-check prolog` and `efa-check health` on a real Slurm test cluster
+# (tests/cluster/cluster.sh): Prolog= with PrologFlags=Alloc and HealthCheckProgram=.
+# Faults are injected below the product (libefa-fault.so preloaded by the cluster's per-node
+# wrapper). TAP output; every wait is bounded.
+. "$(dirname "$0")/../lib.sh"
+CLUSTER=$TOP/tests/cluster/cluster.sh
+D=$T_TMP/cluster
+TIMEOUT_S=10
+
+if [ ! -x "$EFA_CHECK" ] || [ ! -f "$FAULT_LIB" ] || [ ! -f "$CLUSTER" ]; then
+	not_ok "prolog tests need prolog/efa-check, $FAULT_LIB and $CLUSTER (make test-support)"
+	done_testing; exit
+fi
+# slurmd and its prologs inherit the memlock limit (RDMA memory registration); a container
+# that cannot raise it gets a MinMemlock matching what it has.
+ulimit -l unlimited 2>/dev/null
+memlock=$(ulimit -l)
+minmem=64M
+[ "$memlock" != unlimited ] && [ "$memlock" -lt 65536 ] && minmem=${memlock}K
+
+cleanup() { sh "$CLUSTER" stop "$D" >/dev/null 2>&1; rm -rf "$T_TMP"; }
+trap cleanup EXIT
+trap 'cleanup; exit 1' INT TERM HUP
+
+# ---- helpers -----------------------------------------------------------------------
+
+node_state() { timeout 10 sinfo -h -N -n "$1" -o '%T' 2>/dev/null | head -1; }
+node_reason() { timeout 10 sinfo -R -h -N -n "$1" -o '%E' 2>/dev/null | head -1; }
+state_json() { echo "$D/state/$1/last-report.json"; }
+runs_of() { # NODE -> real check runs recorded in its state dir (0 when none)
+	f=$(state_json "$1")
+	[ -f "$f" ] && json_get "$f" 'j.get("runs", 0)' || echo 0
+}
+# wait_for SECS CMD...: poll CMD every 0.5 s until it succeeds
+wait_for() {
+	_end=$(( $(date +%s) + $1 )); shift
+	until "$@"; do
+		[ "$(date +%s)" -ge "$_end" ] && return 1
+		sleep 0.5
+	done
+}
+reason_matches() { node_reason "$1" | grep -qE -- "$2"; }
+state_matches() { node_state "$1" | grep -qE -- "$2"; }
+job_state() { timeout 10 squeue -h -j "$1" -o '%T' 2>/dev/null; }
+job_done() {
+	s=$(timeout 10 scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+	case $s in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|"") return 0 ;; esac
+	return 1
+}
+job_field() { timeout 10 scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+# run_node NAME NODE SUBCOMMAND [ENV...]: the cluster's wrapper for NODE, bounded, timed
+run_node() {
+	_name=$1 _node=$2 _sub=$3; shift 3
+	_t0=$(date +%s%N)
+	env "$@" timeout 120 "$D/bin/efa-check" "$_sub" --node "$_node" --json --verbose \
+		>"$T_TMP/$_name.out" 2>"$T_TMP/$_name.err"
+	RC=$?
+	ELAPSED_MS=$(( ($(date +%s%N) - _t0) / 1000000 ))
+}
+show_logs() { sh "$CLUSTER" logs "$D" 15 2>&1 | diag; }
+
+# ---- cluster -----------------------------------------------------------------------
+
+mkdir -p "$D/metrics"
+cat > "$T_TMP/efa-check.conf" <<EOF
+Provider=tcp
+Domains=lo
+Timeout=$TIMEOUT_S
+MinMemlock=$minmem
+CacheTTL=300
+OnFail=drain-requeue
+Resume=yes
+NodeName=n1 MetricsFile=$D/metrics/n1.prom
+EOF
+chmod 0644 "$T_TMP/efa-check.conf"
+if ! timeout 120 sh "$CLUSTER" start "$D" --nodes 4 --prolog --healthcheck \
+	--healthcheck-interval 5 --efa-conf "$T_TMP/efa-check.conf" \
+	--conf-extra "PartitionName=shared Nodes=n1 OverSubscribe=FORCE:16 Default=NO State=UP" \
+	>"$T_TMP/start.log" 2>&1; then
+	not_ok "test cluster starts"; diag < "$T_TMP/start.log"
+	done_testing; exit
+fi
+ok "test cluster with Prolog=efa-check prolog and HealthCheckProgram=efa-check health is up"
+. "$D/env"
+
+# ---- 1. a healthy job runs with the prolog ---------------------------------------------
+
+run_capture srun1 timeout 60 srun -w n1 -N1 -n1 hostname
+expect_rc "a job on a healthy node runs with the prolog" 0 srun1
+check "the prolog recorded a healthy report in StateDir" \
+	test "$(json_get "$(state_json n1)" 'j["ok"]')" = True
+expect_grep "MetricsFile is written with efa_check_ok 1" '^efa_check_ok 1$' "$D/metrics/n1.prom"
+expect_grep "MetricsFile has the loopback bandwidth per domain" \
+	'^efa_check_loopback_write_gbps\{domain="lo"\} [0-9.e+]+$' "$D/metrics/n1.prom"
+check "no temp file is left next to the MetricsFile" \
+	test "$(ls -A "$D/metrics" | grep -vc '^n1.prom$')" -eq 0
+
+# ---- 2. cached result: a second job does not re-run the check -----------------------------
+
+before=$(runs_of n1)
+run_capture srun2 timeout 60 srun -w n1 -N1 -n1 true
+expect_rc "a second job on n1 runs" 0 srun2
+check "its prolog reused the cached result (runs $before -> $(runs_of n1))" test "$(runs_of n1)" -eq "$before"
+
+# ---- 3. the job asked (--efa-check): the cache is bypassed ----------------------------------
+
+before=$(runs_of n1)
+run_node bypass n1 prolog SPANK_EFA_CHECK=local
+check "prolog with SPANK_EFA_CHECK set runs the check (runs $before -> $(runs_of n1))" \
+	test "$RC" -eq 0 -a "$(runs_of n1)" -eq $((before + 1))
+if [ -f "$TOP/spank/spank_efa_check.so" ] && timeout 10 sbatch --help 2>&1 | grep -q efa-check; then
+	before=$(runs_of n1)
+	jid=$(timeout 30 sbatch --parsable --efa-check -w n1 -o /dev/null --wrap true)
+	wait_for 60 job_done "$jid"
+	check "sbatch --efa-check bypasses the cache (runs $before -> $(runs_of n1))" \
+		test "$(runs_of n1)" -gt "$before"
+else
+	ok "# SKIP sbatch --efa-check: SPANK plugin not built or not loaded in this cluster"
+fi
+
+# ---- 4. 12+ concurrent jobs on one node run the check once and all start ---------------------
+
+rm -f "$(state_json n1)"      # as if the cache had expired
+jobs=""
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+	jobs="$jobs $(timeout 30 sbatch --parsable -p shared -w n1 -n1 -o /dev/null --wrap 'sleep 3')"
+done
+all_started() {
+	for j in $jobs; do
+		s=$(timeout 10 scontrol show job "$j" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+		case $s in RUNNING|COMPLETED|COMPLETING) ;; *) return 1 ;; esac
+	done
+}
+if wait_for 60 all_started; then ok "14 concurrent jobs on n1 all start"; else
+	not_ok "14 concurrent jobs on n1 all start"; timeout 10 squeue | diag; show_logs
+fi
+prologs=$(grep -c 'prolog n1 job=' "$D/log/prolog-n1.log" 2>/dev/null)
+check "the check ran once for all of them (runs=$(runs_of n1), $prologs prolog runs on n1 so far)" \
+	test "$(runs_of n1)" -eq 1
+all_done() { for j in $jobs; do job_done "$j" || return 1; done; }
+wait_for 60 all_done || { not_ok "the 14 jobs finish"; timeout 10 squeue | diag; }
+
+# ---- 5. a faulty node is drained with an efa-check reason; the job is requeued --------------
+
+sh "$CLUSTER" fault "$D" n2 "EFA_FAULT=rma_corrupt"
+rm -f "$(state_json n2)"      # the cache expired
+jid=$(timeout 30 sbatch --parsable -w n2 -o /dev/null --wrap true)
+if wait_for 60 reason_matches n2 '^efa-check: loopback lo'; then
+	ok "a node with corrupted RMA below the product is drained: $(node_reason n2)"
+else
+	not_ok "n2 drained with an efa-check loopback reason (state $(node_state n2), reason '$(node_reason n2)')"
+	show_logs
+fi
+check "sinfo -R shows n2 drained" state_matches n2 'drain'
+requeued() { [ "$(job_field "$jid" Restarts)" -ge 1 ] 2>/dev/null || job_field "$jid" Reason | grep -qi requeue; }
+if wait_for 30 requeued; then ok "the job on n2 was requeued (reason $(job_field "$jid" Reason))"; else
+	not_ok "job $jid on n2 requeued"; timeout 10 scontrol show job "$jid" | diag
+fi
+timeout 10 scancel "$jid" 2>/dev/null
+check "the report says the transient failure was retried once" \
+	grep -q '"note":"retried once: ' "$(state_json n2)"
+
+# ---- 6. the health check resumes it once the fault is gone ----------------------------------
+
+sh "$CLUSTER" clear-fault "$D" n2
+if wait_for 60 state_matches n2 '^(idle|mixed|allocated)$'; then
+	ok "the health check resumed n2 after its fault was removed"
+else
+	not_ok "n2 resumed (state $(node_state n2), reason '$(node_reason n2)')"; show_logs
+fi
+
+# ---- 7. an admin's drain reason is kept, and never resumed by efa-check ---------------------
+
+timeout 10 scontrol update nodename=n3 state=drain reason="admin: bad DIMM"
+sh "$CLUSTER" fault "$D" n3 "EFA_FAULT=getinfo_fail"
+run_node admin_prolog n3 prolog SPANK_EFA_CHECK=1
+check "prolog on an admin-drained faulty node fails (exit $RC)" test "$RC" -ne 0
+check "the admin's reason is kept by the prolog: '$(node_reason n3)'" reason_matches n3 '^admin: bad DIMM$'
+expect_grep "the prolog logs that it kept the admin's reason" "not draining, keeping the reason" "$T_TMP/admin_prolog.err"
+sh "$CLUSTER" clear-fault "$D" n3
+run_node admin_health n3 health
+check "health on the healthy, admin-drained node exits 0 (exit $RC)" test "$RC" -eq 0
+sleep 6   # at least one periodic health check too
+check "the admin-drained node is not resumed: '$(node_reason n3)'" reason_matches n3 '^admin: bad DIMM$'
+check "and stays drained ($(node_state n3))" state_matches n3 'drain'
+timeout 10 scontrol update nodename=n3 state=resume
+
+# ---- 8. a hung check is killed at the deadline; the node is drained saying so ----------------
+
+sh "$CLUSTER" fault "$D" n4 "EFA_FAULT=getinfo_hang"
+run_node hang n4 prolog SPANK_EFA_CHECK=1
+check "prolog with fi_getinfo hung returns within Timeout=${TIMEOUT_S}s (${ELAPSED_MS} ms, exit $RC)" \
+	test "$ELAPSED_MS" -le $(( (TIMEOUT_S + 2) * 1000 )) -a "$RC" -ne 0
+if wait_for 10 reason_matches n4 '^efa-check: .*hung'; then
+	ok "n4 drained with a reason saying the check hung: $(node_reason n4)"
+else
+	not_ok "n4 reason says hung ('$(node_reason n4)')"; head -20 "$T_TMP/hang.err" | diag
+fi
+
+# ---- 9. slurmctld stopped: bounded return, non-zero exit ---------------------------------------
+
+ctld=$(sed -n 's/^slurmctld //p' "$D/run/pids")
+sh "$CLUSTER" fault "$D" n4 "EFA_FAULT=getinfo_fail"
+if [ -n "$ctld" ] && kill -STOP "$ctld"; then
+	run_node ctld_stopped n4 prolog SPANK_EFA_CHECK=1
+	kill -CONT "$ctld"
+	check "with slurmctld stopped the prolog returns within Timeout (${ELAPSED_MS} ms) and exits non-zero ($RC)" \
+		test "$ELAPSED_MS" -le $(( (TIMEOUT_S + 2) * 1000 )) -a "$RC" -ne 0
+	expect_grep "it logs that the drain could not be done" "could not drain .*did not answer" "$T_TMP/ctld_stopped.err"
+else
+	not_ok "stop slurmctld (pid '$ctld')"
+fi
+sh "$CLUSTER" clear-fault "$D" n4
+if wait_for 60 state_matches n4 '^(idle|mixed|allocated)$'; then
+	ok "n4 resumed by the health check after the hang fault is gone"
+else
+	not_ok "n4 resumed (state $(node_state n4), reason '$(node_reason n4)')"
+fi
+
+# ---- 10. health check before slurmd registered: node unknown, healthy -> exit 0 ---------------
+
+run_node unknown n9 health
+check "health for a node slurmctld does not know exits 0 when healthy (exit $RC)" test "$RC" -eq 0
+expect_grep "and logs the failed lookup" "node lookup failed" "$T_TMP/unknown.err"
+
+done_testing
