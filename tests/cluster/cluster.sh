@@ -264,8 +264,12 @@ wait_idle() { # D NODES SECS MODE(idle|registered)
 
 start_daemon() { # D NAME NODE CMD... : start in its own session, record pid
 	D=$1 name=$2 node=$3; shift 3
-	env EFA_CLUSTER_DAEMON_DIR="$D" EFA_CLUSTER_DAEMON_NODE="$node" SLURM_CONF="$D/etc/slurm.conf" \
-		setsid "$@" < /dev/null >> "$D/log/$name.out" 2>&1 &
+	# like slurmd.service's LimitMEMLOCK=infinity: RDMA registration needs it (prologs, steps)
+	(
+		ulimit -l "$memlock" 2>/dev/null
+		exec env EFA_CLUSTER_DAEMON_DIR="$D" EFA_CLUSTER_DAEMON_NODE="$node" \
+			SLURM_CONF="$D/etc/slurm.conf" setsid "$@" < /dev/null >> "$D/log/$name.out" 2>&1
+	) &
 	echo "$name $!" >> "$D/run/pids"
 }
 
@@ -301,7 +305,7 @@ cmd_start() {
 
 	# faults/ and sysfs/ are the test's and may be prepared before start (the health
 	# check runs when slurmd starts): keep them. The rest is regenerated.
-	rm -rf "$D/run" "$D/spool" "$D/tmp" "$D/state/slurmctld" "$D/log"
+	rm -rf "$D/run" "$D/spool" "$D/tmp" "$D/state" "$D/log"
 	mkdir -p "$D/etc" "$D/log" "$D/spool" "$D/state/slurmctld" "$D/tmp" "$D/run" "$D/bin" \
 		"$D/faults" "$D/sysfs" || die "cannot create directories in $D"
 	chmod 0755 "$D" "$D/etc" "$D/log" "$D/run" "$D/state"
@@ -313,6 +317,8 @@ cmd_start() {
 		i=$((i + 1))
 	done
 
+	memlock=unlimited
+	(ulimit -l unlimited) 2>/dev/null || memlock=$(ulimit -Hl)
 	# munge
 	key=$D/etc/munge.key
 	rm -f "$key"
@@ -349,7 +355,9 @@ cmd_start() {
 	# shellcheck disable=SC2046
 	set -- $(pick_ports $((nodes + 1)))
 	ctlport=$1; shift
-	cpus=$(nproc 2>/dev/null || echo 1)
+	# the machine's topology as slurmd -C reports it (every node gets it; config_overrides)
+	hw=$($SBIN/slurmd -C 2>/dev/null | sed -n '1s/^NodeName=[^ ]* \(CPUs=.*\) RealMemory=.*/\1/p')
+	[ -n "$hw" ] || hw="CPUs=$(nproc 2>/dev/null || echo 1)"
 	cname=efa$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 	conf=$D/etc/slurm.conf
 	cat > "$conf" <<EOF
@@ -383,6 +391,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SwitchType=switch/none
+# As recommended for RDMA: tasks get slurmd's unlimited memlock, not srun's (often 8 MiB).
+PropagateResourceLimitsExcept=MEMLOCK
 # Tests ask for --mpi=pmix explicitly.
 MpiDefault=none
 # 2: a DOWN node (e.g. not responding across a restart) returns when it registers with a
@@ -393,7 +403,8 @@ SlurmdParameters=config_overrides
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/builtin
-SchedulerParameters=sched_min_interval=0,default_queue_depth=100
+# (no sched_min_interval=0: sched/builtin reads any "interval=" in SchedulerParameters)
+SchedulerParameters=default_queue_depth=100
 MessageTimeout=10
 SlurmdTimeout=60
 SlurmctldTimeout=60
@@ -402,6 +413,7 @@ KillWait=2
 MinJobAge=300
 Waittime=0
 UnkillableStepTimeout=30
+MailProg=/bin/true
 EOF
 	if [ "$prolog" = 1 ]; then
 		cat >> "$conf" <<EOF
@@ -418,7 +430,7 @@ EOF
 	fi
 	i=1
 	for port in "$@"; do
-		echo "NodeName=n$i NodeAddr=127.0.0.1 NodeHostname=localhost Port=$port CPUs=$cpus RealMemory=1000 State=UNKNOWN" >> "$conf"
+		echo "NodeName=n$i NodeAddr=127.0.0.1 NodeHostname=localhost Port=$port $hw RealMemory=1000 State=UNKNOWN" >> "$conf"
 		i=$((i + 1))
 	done
 	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP" >> "$conf"
@@ -434,6 +446,11 @@ export EFA_CLUSTER_NODELIST='n[1-$nodes]'
 unset SLURM_JOB_ID SLURM_JOBID SLURM_NODELIST SLURM_JOB_NODELIST SLURM_STEP_ID SLURM_NNODES SLURM_NTASKS SLURM_PARTITION
 EOF
 
+	# slurmd.service has LimitMEMLOCK=infinity; without CAP_SYS_RESOURCE (some containers)
+	# the best we can do is the hard limit.
+	if [ "$memlock" != unlimited ]; then
+		note "memlock limit cannot be raised above ${memlock} KiB here (no CAP_SYS_RESOURCE): slurmd, prologs and steps run with it"
+	fi
 	start_daemon "$D" slurmctld - $SBIN/slurmctld -D -c -f "$conf"
 	i=1
 	while [ "$i" -le "$nodes" ]; do
