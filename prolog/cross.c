@@ -696,7 +696,6 @@ static void *xdom_links_thread(void *arg)
 
 #define KEY_ADDR    "efa-check.cross.addr"
 #define KEY_RESULT  "efa-check.cross.result"
-#define KEY_VERDICT "efa-check.cross.verdict"
 
 struct xrun {
 	const struct cross_opts *o;
@@ -1564,16 +1563,11 @@ static int finish(struct xrun *x)
 	}
 	verdict = own_failed || !x->local_ok || (x->nccl_ran && !x->nres.ok);
 	if (x->me != 0) {
-		char *v;
-
 		write_outcome(x, NULL, -1);
-		if (fenced)
-			return verdict;
-		/* Stay until rank 0 has read our results: it publishes its verdict after. */
-		v = pmixc_get_str(&x->pc, 0, KEY_VERDICT, left_ms(x->verdict_end));
-		if (v)
-			verdict = atoi(v);
-		free(v);
+		/* Without the fence rank 0 reads our results from our node's PMIx server (direct
+		 * modex), which needs this task alive: stay until rank 0's reading window closed. */
+		while (!fenced && left_ms(x->verdict_end) > 0)
+			usleep(50000);
 		return verdict;
 	}
 	res = gather_results(x, fenced);
@@ -1587,10 +1581,6 @@ static int finish(struct xrun *x)
 		progress_result(&x->nccl_check);
 	verdict = x->verdict;
 	write_outcome(x, &vd, verdict);
-	if (!fenced) {
-		pmixc_put_str(&x->pc, KEY_VERDICT, verdict ? "1" : "0");
-		pmixc_commit(&x->pc);
-	}
 	verdict_free(&vd, x->n);
 	free_blobs(res, x->n);
 	return verdict;
@@ -1657,8 +1647,11 @@ int cross_worker(void *arg)
 	if (blobs && x.n >= 2)
 		run_nccl(&x, blobs);
 	verdict = finish(&x);
-	for (size_t i = 0; i < x.ndom; i++)
-		xdom_close(&x.dom[i]);
+	/* Endpoints are not closed: fi_close on an RDM endpoint with a connection to a wedged peer
+	 * can block (rxm tears connections down), and this worker process exits right after. */
+	if (x.local_ok && !x.pc.fence_broken)
+		for (size_t i = 0; i < x.ndom; i++)
+			xdom_close(&x.dom[i]);
 	free(x.dom);
 	free_blobs(blobs, x.n);
 	if (x.nccl && !x.nres.timed_out)
