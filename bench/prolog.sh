@@ -54,7 +54,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 prolog() { "$EFA_CHECK" prolog --node bench --config "$W/efa-check.conf" --state-dir "$STATE"; }
 cold() { rm -f "$STATE/last-report.json"; prolog; }
 
-: > "$W/fi_info"; : > "$W/cold"; : > "$W/cached"; : > "$W/shell"
+: > "$W/fi_info"; : > "$W/cold"; : > "$W/cached"; : > "$W/shell"; : > "$W/start"
 # interleave so that machine noise hits every candidate alike
 i=0
 while [ "$i" -lt "$RUNS" ]; do
@@ -64,12 +64,14 @@ while [ "$i" -lt "$RUNS" ]; do
 	time_ms prolog >> "$W/cached"
 	time_ms prolog >> "$W/cached"
 	time_ms sh "$W/shell-prolog.sh" >> "$W/shell"
+	time_ms "$EFA_CHECK" --version >> "$W/start"
 	i=$((i + 1))
 done
 fi_info_ms=$(median < "$W/fi_info")
 cold_ms=$(median < "$W/cold")
 cached_ms=$(median < "$W/cached")
 shell_ms=$(median < "$W/shell")
+start_ms=$(median < "$W/start")
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
 cold_x=$(ratio "$cold_ms" "$fi_info_ms")
 shell_x=$(ratio "$shell_ms" "$cold_ms")
@@ -85,8 +87,9 @@ echo "| --- | ---: | --- | --- |"
 echo "| fi_info -p tcp -t FI_EP_RDM | $fi_info_ms | floor | |"
 echo "| efa-check prolog, cold (full check) | $cold_ms | ${cold_x}x fi_info | <= 1.5x: $cold_goal |"
 echo "| efa-check prolog, cached | $cached_ms | | <= 20 ms: $cached_goal |"
+echo "| efa-check --version (process start: loading the linked libraries) | $start_ms | part of every row above | |"
 echo "| shell prolog: fi_info + fi_pingpong server/client | $shell_ms | ${shell_x}x efa-check cold, ${shell_cached_x}x cached | |"
 echo
 echo "Cold run checks: $loop"
-printf '{"bench":"prolog","provider":"tcp","runs":%s,"fi_info_ms":%s,"cold_ms":%s,"cached_ms":%s,"shell_prolog_ms":%s,"cold_vs_fi_info":%s,"shell_vs_cold":%s,"shell_vs_cached":%s,"cold_goal":"%s","cached_goal":"%s"}\n' \
-	"$RUNS" "$fi_info_ms" "$cold_ms" "$cached_ms" "$shell_ms" "$cold_x" "$shell_x" "$shell_cached_x" "$cold_goal" "$cached_goal"
+printf '{"bench":"prolog","provider":"tcp","runs":%s,"fi_info_ms":%s,"cold_ms":%s,"cached_ms":%s,"shell_prolog_ms":%s,"cold_vs_fi_info":%s,"shell_vs_cold":%s,"shell_vs_cached":%s,"cold_goal":"%s","cached_goal":"%s","process_start_ms":%s}\n' \
+	"$RUNS" "$fi_info_ms" "$cold_ms" "$cached_ms" "$shell_ms" "$cold_x" "$shell_x" "$shell_cached_x" "$cold_goal" "$cached_goal" "$start_ms"
