@@ -1,0 +1,98 @@
+#!/bin/sh
+# bench/cross.sh -- `efa-check cross` on the Slurm test cluster (tests/cluster/cluster.sh, 6 nodes,
+# tcp on lo): wall time of `srun ... efa-check cross` for 2, 4 and 6 nodes (median of RUNS); the
+# number of rounds the scheduler gives for N = 2 .. 4096 (`efa-check cross --print-schedule N`);
+# blame accuracy over the fault scenarios (bad nodes found, healthy nodes wrongly blamed).
+# Prints a Markdown table and one JSON line ({"bench":"cross",...}). Needs `make test-support`.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+EFA=$TOP/prolog/efa-check
+CLUSTER=$TOP/tests/cluster/cluster.sh
+DOUBLE=$TOP/build/tests/doubles/libnccl-double.so
+RUNS=${RUNS:-5}
+T=$(mktemp -d /tmp/efa-bench-cross.XXXXXX)
+C=$T/cluster
+trap 'sh "$CLUSTER" stop "$C" >/dev/null 2>&1; rm -rf "$T"' EXIT
+trap 'exit 130' INT TERM
+
+sh "$CLUSTER" start "$C" --nodes 6 >/dev/null 2>&1 || { echo "bench/cross.sh: cluster did not start" >&2; exit 1; }
+. "$C/env"
+printf 'Provider=tcp\nDomains=lo\nTimeout=20\nOnFail=log\nNcclLibrary=%s\nCudaLibrary=%s\nNcclBytes=1048576\n' \
+	"$DOUBLE" "$DOUBLE" > "$C/etc/efa-check.conf"
+chmod 600 "$C/etc/efa-check.conf"
+mkdir -p "$T/nccl"
+
+ms() { date +%s%3N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+run_cross() { # nodelist [env...] -> JSON in $T/out.json, wall ms in $WALL
+	nl=$1; shift
+	t0=$(ms)
+	env "$@" EFA_TEST_NCCL_DIR="$T/nccl" timeout 90 srun -w "$nl" --ntasks-per-node=1 --mpi=pmix \
+		"$C/bin/efa-check" cross --json > "$T/out.json" 2>/dev/null
+	WALL=$(( $(ms) - t0 ))
+}
+
+# ---- wall time ------------------------------------------------------------------------
+walls=""
+for n in 2 4 6; do
+	: > "$T/w$n"
+	for _ in $(seq "$RUNS"); do run_cross "n[1-$n]"; echo "$WALL" >> "$T/w$n"; done
+	eval "wall_$n=$(median < "$T/w$n")"
+done
+
+# ---- rounds from the scheduler ------------------------------------------------------
+rounds_json=""
+rounds_md=""
+for n in 2 3 4 6 8 16 32 64 128 256 512 1024 2048 4096; do
+	set -- $("$EFA" cross --print-schedule "$n")
+	# nodes N rounds R peers_per_node P links L
+	rounds_json="$rounds_json${rounds_json:+, }\"$n\": $4"
+	rounds_md="$rounds_md| $n | $4 | $6 | $8 |
+"
+done
+
+# ---- blame accuracy -------------------------------------------------------------------
+# scenario: name, nodelist, truly bad nodes, env, fault lines per node (node:"K=V ...")
+found=0 wrong=0 expected=0 scen=0 detail=""
+scenario() { # name nodelist bad env faults...
+	name=$1 nl=$2 bad=$3 envs=$4; shift 4
+	for f in "$@"; do sh "$CLUSTER" fault "$C" "${f%%:*}" "${f#*:}"; done
+	# shellcheck disable=SC2086
+	run_cross "$nl" $envs
+	got=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1])).get("bad_nodes", [])))' "$T/out.json" 2>/dev/null)
+	for f in "$@"; do sh "$CLUSTER" clear-fault "$C" "${f%%:*}"; done
+	scen=$((scen + 1))
+	for b in $bad; do expected=$((expected + 1)); case " $got " in *" $b "*) found=$((found + 1)) ;; esac; done
+	for g in $got; do case " $bad " in *" $g "*) ;; *) wrong=$((wrong + 1)) ;; esac; done
+	detail="$detail| $name | ${bad:--} | ${got:--} | $WALL |
+"
+}
+scenario healthy "n[1-6]" "" "X=1"
+scenario "isolated node" "n[1-6]" "n4" "X=1" "n4:EFA_FAULT_CROSS=isolate"
+scenario "two isolated nodes" "n[1-6]" "n2 n5" "X=1" "n2:EFA_FAULT_CROSS=isolate" "n5:EFA_FAULT_CROSS=isolate"
+scenario "bad link n1-n2" "n[1-4]" "" "X=1" \
+	"n1:FI_TCP_PORT_LOW_RANGE=41200 FI_TCP_PORT_HIGH_RANGE=41209 EFA_FAULT_CROSS=block_ports EFA_FAULT_CROSS_PORTS=41210-41219" \
+	"n2:FI_TCP_PORT_LOW_RANGE=41210 FI_TCP_PORT_HIGH_RANGE=41219 EFA_FAULT_CROSS=block_ports EFA_FAULT_CROSS_PORTS=41200-41209"
+scenario "hung rank" "n[1-4]" "n3" "X=1" "n3:EFA_FAULT_CROSS=hang"
+scenario "nccl wrong result" "n[1-4]" "n2" "EFA_TEST_GPUS=2" "n2:EFA_TEST_NCCL_WRONG=1"
+scenario "nccl hung rank" "n[1-4]" "n4" "EFA_TEST_GPUS=2" "n4:EFA_TEST_NCCL_HANG=allreduce"
+
+echo "## efa-check cross on the test cluster (tcp on lo, Timeout=20, median of $RUNS)"
+echo
+echo "| nodes | wall time (ms) |"
+echo "| --- | --- |"
+echo "| 2 | $wall_2 |"
+echo "| 4 | $wall_4 |"
+echo "| 6 | $wall_6 |"
+echo
+echo "| N | rounds | peers per node | links |"
+echo "| --- | --- | --- | --- |"
+printf '%s' "$rounds_md"
+echo
+echo "| scenario | truly bad | blamed | wall (ms) |"
+echo "| --- | --- | --- | --- |"
+printf '%s' "$detail"
+echo
+echo "blame: $found/$expected bad nodes found, $wrong healthy nodes wrongly blamed, $scen scenarios"
+echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"4\": $wall_4, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}}"
