@@ -26,7 +26,10 @@ CUDA_HOME   ?= /usr/local/cuda
 
 PKGS        := libfabric json-c pmix
 PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(filter-out libfabric,$(PKGS)) 2>/dev/null)
+# libfabric is not linked: prolog/fabric_dl.c loads it at run time (see there why).
+FABRIC_LIBDIR := $(shell $(PKG_CONFIG) --variable=libdir libfabric 2>/dev/null)
+FABRIC_LIBS := $(shell $(PKG_CONFIG) --libs libfabric 2>/dev/null)
 
 # CUDA/NCCL are loaded with dlopen at run time; their headers are used only when present.
 HAVE_CUDA_HEADERS := $(shell test -f $(CUDA_HOME)/include/cuda_runtime_api.h && test -f $(CUDA_HOME)/include/nccl.h && echo 1)
@@ -36,6 +39,7 @@ WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wm
 HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
 BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DEFA_CHECK_VERSION='"$(VERSION)"' \
                -DEFA_CHECK_SYSCONFDIR='"$(SYSCONFDIR)"' -DEFA_CHECK_SBINDIR='"$(SBINDIR)"' \
+               $(if $(FABRIC_LIBDIR),-DEFA_LIBFABRIC_PATH='"$(FABRIC_LIBDIR)/libfabric.so.1"') \
                -Iprolog $(PKG_CFLAGS)
 CFLAGS      ?= -O2
 ALL_CFLAGS  := $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
@@ -141,7 +145,7 @@ $(B)/san/tests/test_%: tests/unit/test_%.c $(B)/san/libefacheck.a $(wildcard tes
 
 $(B)/tests/libefa-fault.so: $(FAULT_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LIBS) $(FABRIC_LIBS)
 
 $(B)/tests/doubles/lib%.so: $(wildcard tests/doubles/*/*.c) $(wildcard tests/doubles/*/*.h)
 	@mkdir -p $(@D)
@@ -149,7 +153,7 @@ $(B)/tests/doubles/lib%.so: $(wildcard tests/doubles/*/*.c) $(wildcard tests/dou
 
 $(B)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(FABRIC_LIBS)
 
 $(B)/fuzz/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
 	@mkdir -p $(@D)

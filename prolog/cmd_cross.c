@@ -126,7 +126,6 @@ static int run(const struct cli_opts *o, const struct efa_config *cfg)
 	}
 	report_init(&r, "cross", o->node);
 	str_copy(r.provider, sizeof(r.provider), cfg->provider);
-	fabric_version(r.libfabric, sizeof(r.libfabric));
 	supervise_run(co.timeout_ms, cross_worker, &co, &r, &res);
 	cross_outcome_read(co.out_fd, &out, &r);
 	close(co.out_fd);

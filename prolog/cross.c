@@ -1624,6 +1624,12 @@ int cross_worker(void *arg)
 	int verdict = 1;
 
 	set_deadlines(&x);
+	if (!fabric_load_error()) {
+		char version[32];
+
+		fabric_version(version, sizeof(version));
+		progress_meta("libfabric", version);
+	}
 	if (run_init(&x)) {
 		x.me = -1;   /* no PMIx: not started as a PMIx task (usage) */
 		write_outcome(&x, NULL, 2);

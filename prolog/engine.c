@@ -147,6 +147,16 @@ static void run_gpu(const struct engine_opts *o, const struct fabric_domains *d)
 	finish(&c, t0);
 }
 
+static void report_libfabric_version(void)
+{
+	char version[32];
+
+	if (fabric_load_error())
+		return;
+	fabric_version(version, sizeof(version));
+	progress_meta("libfabric", version);
+}
+
 int engine_local_checks(const struct engine_opts *o)
 {
 	struct fabric_domains d = { 0 };
@@ -154,6 +164,7 @@ int engine_local_checks(const struct engine_opts *o)
 	run_limits(o);
 	run_devices(o);
 	fabric_prepare_env(o->cfg->provider);
+	report_libfabric_version();
 	run_provider(o, &d);
 	if (d.n)
 		run_loopbacks(o, &d);
@@ -175,7 +186,6 @@ int local_run(const struct engine_opts *o, int timeout_ms, struct report *r)
 	if (timeout_ms <= 0)
 		timeout_ms = o->cfg->timeout_s * 1000;
 	str_copy(r->provider, sizeof(r->provider), o->cfg->provider);
-	fabric_version(r->libfabric, sizeof(r->libfabric));
 	supervise_run(timeout_ms, worker, (void *)o, r, &res);
 	r->duration_ms = (long)(now_ms() - t0);
 	report_finalize(r);

@@ -238,6 +238,13 @@ int fabric_provider_check(const char *provider, char *const *want, size_t nwant,
 	check_init(c, "provider", provider);
 	domains->name = NULL;
 	domains->n = 0;
+	if (fabric_load_error()) {
+		check_detail(c, "libfabric could not be loaded: %s; install libfabric (on EFA nodes the "
+			     "AWS EFA installer's, /opt/amazon/efa)", fabric_load_error());
+		check_fail(c, "libfabric not loadable");
+		ret = -1;
+		goto out;
+	}
 	ret = getinfo_rdm(provider, &info);
 	if (ret) {
 		fail_provider_missing(provider, ret, c);

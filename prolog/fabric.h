@@ -17,7 +17,11 @@ struct fabric_domains {
 	size_t n;
 };
 
-/* Runtime libfabric version "1.17.0" (fi_version()). */
+/* NULL when libfabric loads (fabric_dl.c loads it on first use, never at start-up), else
+ * why it does not ("libfabric.so.1: cannot open shared object file ..."). */
+const char *fabric_load_error(void);
+
+/* Runtime libfabric version "1.17.0" (fi_version()); loads libfabric. */
 void fabric_version(char *buf, size_t size);
 
 /* The provider check: fi_getinfo(provider, FI_EP_RDM, FI_MSG|FI_RMA). Fills domains with

@@ -74,6 +74,16 @@ void progress_result(const struct check_result *c)
 	progress_write(o);
 }
 
+void progress_meta(const char *key, const char *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ev", json_object_new_string("meta"));
+	json_object_object_add(o, "key", json_object_new_string(key));
+	json_object_object_add(o, "value", json_object_new_string(value ? value : ""));
+	progress_write(o);
+}
+
 /* ---- parent side -------------------------------------------------------- */
 
 struct running {
@@ -118,6 +128,11 @@ static void handle_line(struct watch *w, const char *line)
 		str_copy(r->target, sizeof(r->target),
 			 json_object_object_get_ex(o, "target", &v) ? json_object_get_string(v) : "");
 		r->started_ms = now_ms();
+	} else if (!strcmp(kind, "meta") && json_object_object_get_ex(o, "key", &v)) {
+		const char *key = json_object_get_string(v);
+
+		if (key && !strcmp(key, "libfabric") && json_object_object_get_ex(o, "value", &v))
+			str_copy(w->r->libfabric, sizeof(w->r->libfabric), json_object_get_string(v));
 	} else if (!strcmp(kind, "result") && json_object_object_get_ex(o, "check", &v)) {
 		struct check_result c;
 

@@ -35,5 +35,8 @@ int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
  * worker they do nothing. */
 void progress_begin(const char *name, const char *target);
 void progress_result(const struct check_result *c);
+/* In the worker: report a fact about the run for the report header. Keys: "libfabric"
+ * (runtime version; the parent never loads libfabric itself). */
+void progress_meta(const char *key, const char *value);
 
 #endif
