@@ -191,6 +191,8 @@ demo: deps
 
 install: all
 	install -D -m 0755 prolog/efa-check $(DESTDIR)$(SBINDIR)/efa-check
+	ln -sf efa-check $(DESTDIR)$(SBINDIR)/efa-check-prolog
+	ln -sf efa-check $(DESTDIR)$(SBINDIR)/efa-check-health
 	install -D -m 0755 spank/spank_efa_check.so $(DESTDIR)$(SLURMLIBDIR)/spank_efa_check.so
 	install -D -m 0644 etc/efa-check.conf $(DESTDIR)$(SYSCONFDIR)/slurm/efa-check.conf
 	install -D -m 0644 etc/plugstack.conf.d/efa-check.conf \

@@ -1,11 +1,34 @@
 /*
  * main.c -- efa-check: find nodes with broken EFA before jobs start.
  * Dispatches to the subcommand; each lives in cmd_<name>.c.
+ *
+ * Slurm runs Prolog= and HealthCheckProgram= without arguments, so the same binary also
+ * answers to the names efa-check-prolog and efa-check-health (symlinks installed by
+ * `make install`): no shell wrapper is needed.
  */
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* efa-check-prolog -> prolog, efa-check-health -> health; NULL for any other name. */
+static const char *command_from_program_name(const char *argv0)
+{
+	const char *name = base_name(argv0);
+
+	if (!strcmp(name, "efa-check-prolog"))
+		return "prolog";
+	if (!strcmp(name, "efa-check-health"))
+		return "health";
+	return NULL;
+}
 
 static const struct {
 	const char *name;
@@ -20,6 +43,12 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	const char *implied = argc > 0 ? command_from_program_name(argv[0]) : NULL;
+
+	if (implied) {
+		argv[0] = (char *)implied;
+		return implied[0] == 'p' ? cmd_prolog(argc, argv) : cmd_health(argc, argv);
+	}
 	if (argc < 2) {
 		cli_usage(stderr);
 		return EXIT_USAGE;

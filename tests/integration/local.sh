@@ -104,4 +104,15 @@ run_capture help "$EFA_CHECK" --help
 expect_rc "--help" 0 help
 expect_grep "--help lists the subcommands" 'prolog' "$T_TMP/help.out"
 
+# Slurm runs Prolog= and HealthCheckProgram= without arguments: the binary answers to the
+# names efa-check-prolog and efa-check-health (symlinks made by make install).
+ln -s "$EFA_CHECK" "$T_TMP/efa-check-health"
+ln -s "$EFA_CHECK" "$T_TMP/efa-check-prolog"
+run_capture asprolog "$T_TMP/efa-check-prolog" --bogus
+expect_rc "efa-check-prolog is the prolog subcommand" 2 asprolog
+expect_grep "efa-check-prolog names the prolog command" '^efa-check: prolog: ' "$T_TMP/asprolog.err"
+run_capture ashealth "$T_TMP/efa-check-health" --bogus
+expect_rc "efa-check-health is the health subcommand" 2 ashealth
+expect_grep "efa-check-health names the health command" '^efa-check: health: ' "$T_TMP/ashealth.err"
+
 done_testing

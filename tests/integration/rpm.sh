@@ -14,7 +14,7 @@ check "make rpm prints the path of the .rpm it built ($pkg)" test -f "$pkg"
 [ -f "$pkg" ] || { done_testing; exit; }
 
 rpm -qlp "$pkg" 2>/dev/null | sort > "$T_TMP/files"
-for f in /usr/sbin/efa-check /usr/lib64/slurm/spank_efa_check.so /etc/slurm/efa-check.conf \
+for f in /usr/sbin/efa-check /usr/sbin/efa-check-prolog /usr/sbin/efa-check-health /usr/lib64/slurm/spank_efa_check.so /etc/slurm/efa-check.conf \
 	/etc/slurm/plugstack.conf.d/efa-check.conf /usr/share/efa-check/instance-profiles.conf \
 	/usr/share/man/man8/efa-check.8 /usr/share/man/man8/spank_efa_check.8; do
 	expect_grep "package contains $f" "^$f(\\.gz)?\$" "$T_TMP/files"
