@@ -511,7 +511,7 @@ size_t envrules_lint(const struct env_set *s, char *const *envp, struct env_warn
 	for (size_t i = 0; i < sizeof(abort_vars) / sizeof(abort_vars[0]); i++) {
 		if (forced(s, abort_vars[i]) || !(v = getv(envp, abort_vars[i])))
 			continue;
-		n = warn(w, n, max, abort_vars[i], "%s=%s is set: recent libfabric releases abort "
+		n = warn(w, n, max, abort_vars[i], "%s=%s is set: recent libfabric aborts "
 			 "with it (this node: libfabric %s); unset it", abort_vars[i], v, lf);
 	}
 
