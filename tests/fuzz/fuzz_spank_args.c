@@ -1,0 +1,154 @@
+/*
+ * libFuzzer target: the SPANK plugin's argument parser (spank/args.c, plugstack.conf words)
+ * and the --efa-check option-value validator (option_cb in spank/spank_efa_check.c).
+ *
+ * The plugin's sources are compiled into this target (#include below), so the Makefile's
+ * fuzz rule needs no spank rule; the few SPANK entry points they call from slurmstepd/srun
+ * (spank_context, spank_option_register, ...) are stubbed here. slurm_error is stubbed too
+ * (it would otherwise log every rejected input through libslurm).
+ *
+ * Input: the bytes before the first NUL are the option value (as srun passes optarg), the
+ * rest, split on spaces/tabs/newlines, are the plugstack.conf argument words. Both halves
+ * are used for every input.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <slurm/spank.h>
+
+#include "../../spank/args.c"
+#include "../../spank/spank_efa_check.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* ---- stubs for the SPANK host (srun/slurmstepd) ------------------------------------ */
+
+static spank_context_t stub_ctx = S_CTX_LOCAL;
+static struct spank_option *registered;
+
+spank_context_t spank_context(void)
+{
+	return stub_ctx;
+}
+
+spank_err_t spank_option_register(spank_t sp, struct spank_option *opt)
+{
+	registered = opt;
+	return ESPANK_SUCCESS;
+}
+
+const char *spank_strerror(spank_err_t err)
+{
+	return "stub";
+}
+
+void slurm_error(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);  /* exercise the format with its arguments */
+	va_end(ap);
+}
+
+int local_init_post_opt(spank_t sp, struct plugin_context *ctx) { return 0; }
+int local_user_init(spank_t sp, struct plugin_context *ctx) { return 0; }
+int remote_init_post_opt(spank_t sp, struct plugin_context *ctx) { return 0; }
+int remote_task_init_privileged(spank_t sp, struct plugin_context *ctx) { return 0; }
+
+/* ---- invariants ----------------------------------------------------------------------- */
+
+static void check_path(const char *p)
+{
+	if (p[0] != '/' || strlen(p) >= PLUGIN_PATH_MAX)
+		abort();
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			abort();
+}
+
+static void check_args(const struct plugin_args *a)
+{
+	check_path(a->efa_check);
+	check_path(a->config);
+	check_path(a->state_dir);
+	check_path(a->srun);
+	if (a->env != ENV_AUTO && a->env != ENV_OFF)
+		abort();
+	if (a->env_ttl_s < 0 || a->env_ttl_s > 3600 || a->timeout_s < 1 || a->timeout_s > 3600)
+		abort();
+}
+
+static void check_option(const char *v, int rc)
+{
+	const char *m = context.mode_arg;
+	bool local = !*v || !strcmp(v, "local"), cross = !strcmp(v, "cross");
+
+	if (strlen(m) >= sizeof(context.mode_arg))
+		abort();
+	for (; *m; m++)                 /* echoed in srun's error message: printable only */
+		if (!isprint((unsigned char)*m))
+			abort();
+	if (rc == 0 && !(local && context.mode == MODE_LOCAL) && !(cross && context.mode == MODE_CROSS))
+		abort();
+	if (rc != 0 && (local || cross || context.mode != MODE_INVALID))
+		abort();
+}
+
+#define MAX_WORDS 64
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf = malloc(size + 1), *value, *rest, *argv[MAX_WORDS + 1];
+	const uint8_t *nul = memchr(data, '\0', size);
+	size_t vlen = nul ? (size_t)(nul - data) : size;
+	struct plugin_args a;
+	char err[512];
+	int argc = 0, rc;
+
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	value = buf;
+	value[vlen] = '\0';
+	rest = nul ? buf + vlen + 1 : buf + size;
+
+	for (char *w = strtok(rest, " \t\n"); w && argc < MAX_WORDS; w = strtok(NULL, " \t\n"))
+		argv[argc++] = w;
+	argv[argc] = NULL;
+
+	/* the parser on its own */
+	err[0] = '\0';
+	rc = plugin_args_parse(&a, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		check_args(&a);
+	else if (rc != -1 || !err[0] || strnlen(err, sizeof(err)) >= sizeof(err))
+		abort();
+
+	/* the plugin's entry point in each context, then the registered option callback */
+	for (int c = 0; c < 3; c++) {
+		stub_ctx = c == 0 ? S_CTX_LOCAL : c == 1 ? S_CTX_ALLOCATOR : S_CTX_REMOTE;
+		registered = NULL;
+		rc = slurm_spank_init(NULL, argc, argv);
+		if ((rc == 0) != context.args_ok || (rc == 0 && !registered))
+			abort();
+		if (rc == 0)
+			check_args(&context.args);
+		if (registered) {
+			rc = registered->cb(registered->val, value, c == 2);
+			check_option(value, rc);
+		}
+		slurm_spank_exit(NULL, argc, argv);
+	}
+	/* optarg NULL: "--efa-check" alone means local */
+	if (option_cb(0, NULL, 0) != 0 || context.mode != MODE_LOCAL)
+		abort();
+	memset(&context, 0, sizeof(context));
+	free(buf);
+	return 0;
+}
