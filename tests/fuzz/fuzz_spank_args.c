@@ -9,7 +9,9 @@
  *
  * Input: the bytes before the first NUL are the option value (as srun passes optarg), the
  * rest, split on spaces/tabs/newlines, are the plugstack.conf argument words. Both halves
- * are used for every input.
+ * are used for every input. The rest is also read, whole, as the other text the plugin
+ * parses: the env cache StateDir/env.<node> (envrules_parse_spank, round-tripped through
+ * envrules_format_spank) and efa-check's stderr (reason_from_stderr, spank/common.c).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -21,6 +23,8 @@
 
 #include "../../spank/args.c"
 #include "../../spank/spank_efa_check.c"
+#include "../../spank/common.c"
+#include "envrules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -101,6 +105,33 @@ static void check_option(const char *v, int rc)
 
 #define MAX_WORDS 64
 
+static void check_texts(const char *text)
+{
+	static struct env_set s, s2;
+	static char out[ENV_MAX_ENTRIES * 1024];
+	char err[256], reason[PLUGIN_REASON_MAX];
+	long len;
+
+	if (envrules_parse_spank(text, &s, err, sizeof(err)) == 0) {
+		for (size_t i = 0; i < s.n; i++)
+			if (!env_name_valid(s.e[i].name) || !env_value_valid(s.e[i].value))
+				abort();
+		len = envrules_format_spank(&s, out, sizeof(out));
+		if (len >= 0) {  /* what the plugin accepted, written back, reads back the same */
+			if (envrules_parse_spank(out, &s2, err, sizeof(err)) < 0 || s2.n != s.n)
+				abort();
+			for (size_t i = 0; i < s.n; i++)
+				if (strcmp(s.e[i].name, s2.e[i].name) || strcmp(s.e[i].value, s2.e[i].value) ||
+				    s.e[i].mode != s2.e[i].mode)
+					abort();
+		}
+	}
+	reason_from_stderr(text, reason, sizeof(reason));
+	for (const char *r = reason; *r; r++)  /* becomes the user's error line: printable */
+		if (!isprint((unsigned char)*r))
+			abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size + 1), *value, *rest, *argv[MAX_WORDS + 1];
@@ -117,6 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	value = buf;
 	value[vlen] = '\0';
 	rest = nul ? buf + vlen + 1 : buf + size;
+	check_texts(rest);
 
 	for (char *w = strtok(rest, " \t\n"); w && argc < MAX_WORDS; w = strtok(NULL, " \t\n"))
 		argv[argc++] = w;
