@@ -89,14 +89,23 @@ void cli_usage(FILE *f)
 	      "            3 internal error or deadline exceeded\n", f);
 }
 
-static void default_node(struct cli_opts *o)
+static bool valid_node_name(const char *s);
+
+/* $SLURMD_NODENAME, else the short host name. Returns -1 if SLURMD_NODENAME is set but is no
+ * node name: it becomes a file name and a drain target, so it is never trusted blindly. */
+static int default_node(struct cli_opts *o)
 {
 	const char *env = getenv("SLURMD_NODENAME");
-	char *dot;
+	char *dot, q[80];
 
 	if (env && *env) {
+		if (!valid_node_name(env)) {
+			cli_error("SLURMD_NODENAME='%s' is not a valid node name",
+				  str_printable(q, sizeof(q), env));
+			return -1;
+		}
 		str_copy(o->node, sizeof(o->node), env);
-		return;
+		return 0;
 	}
 	if (gethostname(o->node, sizeof(o->node) - 1) < 0)
 		str_copy(o->node, sizeof(o->node), "localhost");
@@ -104,6 +113,7 @@ static void default_node(struct cli_opts *o)
 	dot = strchr(o->node, '.');
 	if (dot)
 		*dot = '\0';
+	return 0;
 }
 
 static bool valid_node_name(const char *s)
@@ -134,6 +144,7 @@ static struct option *merge_longopts(const struct cli_extra *extra)
 
 static int handle_common(int opt, const char *arg, struct cli_opts *o)
 {
+	char q[80];
 	long v;
 
 	switch (opt) {
@@ -141,14 +152,16 @@ static int handle_common(int opt, const char *arg, struct cli_opts *o)
 	case OPT_JSON: o->json = true; break;
 	case OPT_PROVIDER:
 		if (!*arg || strlen(arg) >= 32) {
-			cli_error("--provider: expected a libfabric provider name, got '%s'", arg);
+			cli_error("--provider: expected a libfabric provider name, got '%s'",
+				  str_printable(q, sizeof(q), arg));
 			return EXIT_USAGE;
 		}
 		o->provider = arg;
 		break;
 	case OPT_TIMEOUT:
 		if (parse_long(arg, 1, 3600, &v)) {
-			cli_error("--timeout: expected seconds in 1..3600, got '%s'", arg);
+			cli_error("--timeout: expected seconds in 1..3600, got '%s'",
+				  str_printable(q, sizeof(q), arg));
 			return EXIT_USAGE;
 		}
 		o->timeout_s = (int)v;
@@ -157,14 +170,15 @@ static int handle_common(int opt, const char *arg, struct cli_opts *o)
 	case OPT_SYSFS_ROOT: o->sysfs_root = arg; break;
 	case OPT_STATE_DIR:
 		if (arg[0] != '/') {
-			cli_error("--state-dir: expected an absolute path, got '%s'", arg);
+			cli_error("--state-dir: expected an absolute path, got '%s'",
+				  str_printable(q, sizeof(q), arg));
 			return EXIT_USAGE;
 		}
 		o->state_dir = arg;
 		break;
 	case OPT_NODE:
 		if (!valid_node_name(arg)) {
-			cli_error("--node: invalid node name '%s'", arg);
+			cli_error("--node: invalid node name '%s'", str_printable(q, sizeof(q), arg));
 			return EXIT_USAGE;
 		}
 		str_copy(o->node, sizeof(o->node), arg);
@@ -178,11 +192,11 @@ static int handle_common(int opt, const char *arg, struct cli_opts *o)
 int cli_parse(int argc, char **argv, const struct cli_extra *extra, struct cli_opts *o)
 {
 	struct option *longopts = merge_longopts(extra);
+	char q[80];
 	int opt, rc = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = argv[0];
-	default_node(o);
 	if (!longopts)
 		return EXIT_INTERNAL;
 	optind = 1;
@@ -205,7 +219,7 @@ int cli_parse(int argc, char **argv, const struct cli_extra *extra, struct cli_o
 				cli_error("%s: invalid option '-%c' (see --help)", o->cmd, optopt);
 			else
 				cli_error("%s: invalid option or missing argument '%s' (see --help)", o->cmd,
-					  argv[optind - 1]);
+					  str_printable(q, sizeof(q), argv[optind - 1]));
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -216,9 +230,13 @@ int cli_parse(int argc, char **argv, const struct cli_extra *extra, struct cli_o
 			goto out;
 	}
 	if (optind < argc) {
-		cli_error("%s: unexpected argument '%s' (see --help)", o->cmd, argv[optind]);
+		cli_error("%s: unexpected argument '%s' (see --help)", o->cmd,
+			  str_printable(q, sizeof(q), argv[optind]));
 		rc = EXIT_USAGE;
 	}
+	/* --node wins; otherwise SLURMD_NODENAME or the host name, checked the same way. */
+	if (!rc && !o->node[0] && default_node(o) < 0)
+		rc = EXIT_USAGE;
 out:
 	free(longopts);
 	return rc;

@@ -66,10 +66,11 @@ static int perr(const struct pctx *p, const char *fmt, ...)
 
 	if (!p->err || p->errlen == 0)
 		return -1;
+	/* The file name is cut so that the message always fits after it. */
 	if (p->line)
-		n = snprintf(p->err, p->errlen, "%s:%u: ", p->name, p->line);
+		n = snprintf(p->err, p->errlen, "%.*s:%u: ", (int)(p->errlen / 2), p->name, p->line);
 	else
-		n = snprintf(p->err, p->errlen, "%s: ", p->name);
+		n = snprintf(p->err, p->errlen, "%.*s: ", (int)(p->errlen / 2), p->name);
 	if (n < 0 || (size_t)n >= p->errlen)
 		return -1;
 	va_start(ap, fmt);

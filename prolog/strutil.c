@@ -45,6 +45,20 @@ bool str_appendf(char *dst, size_t size, const char *fmt, ...)
 	return n >= 0 && (size_t)n < size - used;
 }
 
+const char *str_printable(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+
+	if (size == 0)
+		return "";
+	for (; src[i] && i + 1 < size; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = '\0';
+	if (src[i] && size >= 4)
+		memcpy(dst + size - 4, "...", 4);
+	return dst;
+}
+
 char *str_trim(char *s)
 {
 	char *start = s, *end;

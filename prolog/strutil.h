@@ -13,6 +13,9 @@
 bool str_copy(char *dst, size_t size, const char *src);
 /* Bounded append with printf semantics; never overflows; returns false on truncation. */
 bool str_appendf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Copy src for quoting in a message or log line: bytes outside printable ASCII become '?',
+ * and a value longer than size-1 is cut with "...". Returns dst. */
+const char *str_printable(char *dst, size_t size, const char *src);
 /* Trim leading and trailing whitespace in place; returns s. */
 char *str_trim(char *s);
 

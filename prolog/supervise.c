@@ -280,18 +280,15 @@ static void reap(pid_t pid, struct supervise_result *res)
 int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 		  struct supervise_result *res)
 {
-	struct watch *w = calloc(1, sizeof(*w));
+	struct watch *w = NULL;
 	int fds[2];
 	pid_t pid;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (!w)
-		return -1;
-	w->r = r;
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		res->crashed = true;
-		goto out;
+		return -1;
 	}
 	fflush(NULL);
 	pid = fork();
@@ -299,7 +296,7 @@ int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 		close(fds[0]);
 		close(fds[1]);
 		res->crashed = true;
-		goto out;
+		return -1;
 	}
 	if (pid == 0) {
 		close(fds[0]);
@@ -307,6 +304,16 @@ int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 	}
 	setpgid(pid, pid);  /* also in the parent: no race with kill(-pid) */
 	close(fds[1]);
+	/* Allocated after the fork: the worker never owns (or leaks) the parent's buffers. */
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		kill_worker(pid);
+		close(fds[0]);
+		reap(pid, res);
+		res->crashed = true;
+		return -1;
+	}
+	w->r = r;
 	if (watch_pipe(w, fds[0], now_ms() + timeout_ms) < 0) {
 		res->timed_out = true;
 		kill_worker(pid);
@@ -321,7 +328,6 @@ int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 	} else {
 		rc = 0;
 	}
-out:
 	free(w);
 	return rc;
 }

@@ -22,8 +22,11 @@
 
 static int set_path(char *dst, size_t size, const char *key, const char *v, char *err, size_t errlen)
 {
+	char q[80];
+
 	if (v[0] != '/' || strstr(v, "/../") || !str_copy(dst, size, v)) {
-		snprintf(err, errlen, "%s=%s: expected an absolute path", key, v);
+		snprintf(err, errlen, "%s=%s: expected an absolute path", key,
+			 str_printable(q, sizeof(q), v));
 		return -1;
 	}
 	for (const char *p = v; *p; p++) {
@@ -37,10 +40,12 @@ static int set_path(char *dst, size_t size, const char *key, const char *v, char
 
 static int set_seconds(int *dst, const char *key, const char *v, long min, char *err, size_t errlen)
 {
+	char q[80];
 	long n;
 
 	if (parse_long(v, min, 3600, &n)) {
-		snprintf(err, errlen, "%s=%s: expected seconds in %ld..3600", key, v, min);
+		snprintf(err, errlen, "%s=%s: expected seconds in %ld..3600", key,
+			 str_printable(q, sizeof(q), v), min);
 		return -1;
 	}
 	*dst = (int)n;
@@ -61,12 +66,13 @@ int plugin_args_parse(struct plugin_args *a, int argc, char **argv, char *err, s
 
 	for (int i = 0; i < argc; i++) {
 		const char *w = argv[i], *eq = strchr(w, '=');
-		char key[32];
+		char key[32], q[80];
 		const char *v;
 		int rc = 0;
 
 		if (!eq || eq == w || (size_t)(eq - w) >= sizeof(key)) {
-			snprintf(err, errlen, "invalid argument '%s' (expected key=value)", w);
+			snprintf(err, errlen, "invalid argument '%s' (expected key=value)",
+				 str_printable(q, sizeof(q), w));
 			return -1;
 		}
 		memcpy(key, w, (size_t)(eq - w));
@@ -87,7 +93,8 @@ int plugin_args_parse(struct plugin_args *a, int argc, char **argv, char *err, s
 			else if (!strcmp(v, "off"))
 				a->env = ENV_OFF;
 			else {
-				snprintf(err, errlen, "env=%s: expected auto or off", v);
+				snprintf(err, errlen, "env=%s: expected auto or off",
+					 str_printable(q, sizeof(q), v));
 				rc = -1;
 			}
 		} else if (!strcmp(key, "env_ttl")) {
@@ -96,12 +103,13 @@ int plugin_args_parse(struct plugin_args *a, int argc, char **argv, char *err, s
 			rc = set_seconds(&a->timeout_s, key, v, 1, err, errlen);
 		} else if (!strcmp(key, "lint")) {
 			if (parse_bool(v, &a->lint)) {
-				snprintf(err, errlen, "lint=%s: expected yes or no", v);
+				snprintf(err, errlen, "lint=%s: expected yes or no",
+					 str_printable(q, sizeof(q), v));
 				rc = -1;
 			}
 		} else {
 			snprintf(err, errlen, "unknown argument '%s' (known: efa_check, config, env, "
-				 "env_ttl, state_dir, timeout, lint, srun)", key);
+				 "env_ttl, state_dir, timeout, lint, srun)", str_printable(q, sizeof(q), key));
 			rc = -1;
 		}
 		if (rc)
