@@ -17,6 +17,7 @@ W=$(mktemp -d /tmp/efa-bench-loopback.XXXXXX)
 trap 'rm -rf "$W"' EXIT INT TERM
 ulimit -l unlimited 2>/dev/null
 
+. "$TOP/bench/lib.sh"
 median() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # efa-check's write bandwidth in GB/s (decimal, like fi_pingpong's MB/sec / 1000)
@@ -59,7 +60,7 @@ echo "| --- | --- | --- | --- |"
 json=""
 for p in tcp shm; do
 	e=$(median "$W/$p.efa"); f=$(median "$W/$p.pp")
-	r=$(awk -v a="$e" -v b="$f" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+	r=$(bench_pair_ratio "$W/$p.efa" "$W/$p.pp")
 	echo "| $p | $e | $f | $r |"
 	json="$json${json:+,}\"$p\":{\"efa_check_gbs\":$e,\"fi_pingpong_gbs\":$f,\"ratio\":$r}"
 done

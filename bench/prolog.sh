@@ -72,9 +72,11 @@ cold_ms=$(median < "$W/cold")
 cached_ms=$(median < "$W/cached")
 shell_ms=$(median < "$W/shell")
 start_ms=$(median < "$W/start")
+. "$TOP/bench/lib.sh"
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
-cold_x=$(ratio "$cold_ms" "$fi_info_ms")
-shell_x=$(ratio "$shell_ms" "$cold_ms")
+# pair by pair: cold run i against fi_info run i (measured back to back), median of the ratios
+cold_x=$(bench_pair_ratio "$W/cold" "$W/fi_info")
+shell_x=$(bench_pair_ratio "$W/shell" "$W/cold")
 shell_cached_x=$(ratio "$shell_ms" "$cached_ms")
 cold_goal=$(echo "$cold_x" | awk '{ print ($1 <= 1.5) ? "met" : "missed" }')
 cached_goal=$(echo "$cached_ms" | awk '{ print ($1 <= 20) ? "met" : "missed" }')
