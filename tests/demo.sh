@@ -46,7 +46,11 @@ say "3. srun -N4 --efa-check: every node checks itself before the user's command
 run timeout 60 srun -N4 --efa-check hostname
 say "   the EFA/NCCL environment every step gets (node n1)"
 timeout 30 srun -N1 -w n1 env | grep -E '^(FI_|NCCL_)' | sort
-run timeout 30 srun -N1 -w n1 "$EFA_CHECK" env --node n1
+say "   efa-check env: what steps get on n1 and why (on a real p4d it sets FI_EFA_USE_DEVICE_RDMA etc.)"
+run timeout 30 srun -N1 -w n1 "$D/c/bin/efa-check" env
+say "   the same rules for a p4d.24xlarge node with EFA devices (sysfs fixture), libfabric 1.17"
+printf 'Provider=efa\nInstanceType=p4d.24xlarge\n' > "$D/p4d.conf"; chmod 0644 "$D/p4d.conf"
+run "$EFA_CHECK" env --config "$D/p4d.conf" --sysfs-root "$TOP/tests/fixtures/sysfs/p4d" --no-cache
 
 say "4. make n3 faulty below the product: its efa-check gets a preloaded fault library (RMA data corruption)"
 run sh "$CLUSTER" fault "$D/c" n3 "EFA_FAULT=rma_corrupt"
@@ -63,8 +67,14 @@ say "6. srun --efa-check=cross: cross-node RDMA over PMIx, rank 0 blames nodes, 
 sh "$CLUSTER" clear-fault "$D/c" n3 >/dev/null 2>&1
 sh "$CLUSTER" wait-idle "$D/c" 30 >/dev/null 2>&1
 run timeout 90 srun -N4 --efa-check=cross hostname
-run sh "$CLUSTER" fault "$D/c" n2 "EFA_FAULT=rma_corrupt"
-run timeout 90 srun -N4 --mpi=pmix --ntasks-per-node=1 "$D/c/bin/efa-check" cross
+say "   n2 can reach no peer (its libfabric sockets are cut below the product): only n2 is blamed"
+run sh "$CLUSTER" fault "$D/c" n2 "EFA_FAULT_CROSS=isolate"
+say "   srun --efa-check=cross: the user's command runs nowhere, n2 is named and drained"
+run timeout 90 srun -N4 --efa-check=cross hostname
+run timeout 10 sinfo -R -o "%60E %N"
+say "   the fault is gone: the health check resumes n2 (it only ever resumes efa-check's own drains)"
 sh "$CLUSTER" clear-fault "$D/c" n2
+sh "$CLUSTER" wait-idle "$D/c" 60 >/dev/null 2>&1
+run timeout 10 sinfo
 
 say "done: the cluster is stopped and its directory removed"
