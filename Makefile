@@ -168,6 +168,16 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 
 fuzz: $(FUZZ_BINS)
 
+# The dlopen'ed CUDA/NCCL entry points compiled against the real headers, when present
+# (also run by tests/integration/cuda_abi.sh and cross.sh in make check).
+cuda-build-check:
+ifeq ($(HAVE_CUDA_HEADERS),1)
+	CUDA_HOME=$(CUDA_HOME) sh tests/cuda-abi-check.sh
+	CUDA_HOME=$(CUDA_HOME) sh tests/nccl-build-check.sh
+else
+	@echo "cuda-build-check: no cuda_runtime_api.h/nccl.h under $(CUDA_HOME)/include: skipped"
+endif
+
 test-support: all $(FAULT_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
 
 check: deps
