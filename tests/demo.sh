@@ -12,7 +12,7 @@ D=$(mktemp -d /tmp/efa-check-demo.XXXXXX)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; echo "(exit $?)"; }
-cleanup() { sh "$CLUSTER" stop "$D" >/dev/null 2>&1; rm -rf "$D"; }
+cleanup() { sh "$CLUSTER" stop "$D/c" >/dev/null 2>&1; rm -rf "$D"; }
 trap cleanup EXIT INT TERM
 
 # RDMA registration pins memory. Raise the limit when we may; a container that cannot gets
