@@ -59,6 +59,17 @@ const char *str_printable(char *dst, size_t size, const char *src)
 	return dst;
 }
 
+bool node_name_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (n >= 255 || !(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_' ||
+				  s[n] == '.'))
+			return false;
+	return n > 0;
+}
+
 char *str_trim(char *s)
 {
 	char *start = s, *end;

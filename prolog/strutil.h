@@ -16,6 +16,9 @@ bool str_appendf(char *dst, size_t size, const char *fmt, ...) __attribute__((fo
 /* Copy src for quoting in a message or log line: bytes outside printable ASCII become '?',
  * and a value longer than size-1 is cut with "...". Returns dst. */
 const char *str_printable(char *dst, size_t size, const char *src);
+/* A Slurm node name as efa-check accepts it (it becomes a file name and a drain target):
+ * 1..255 characters of [A-Za-z0-9._-]. */
+bool node_name_valid(const char *s);
 /* Trim leading and trailing whitespace in place; returns s. */
 char *str_trim(char *s);
 

@@ -55,14 +55,21 @@ static void progress_write(json_object *o)
 	json_object_put(o);
 }
 
-void progress_begin(const char *name, const char *target)
+/* {"ev": ev, k1: v1, k2: v2} */
+static void progress_event(const char *ev, const char *k1, const char *v1, const char *k2,
+			   const char *v2)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "ev", json_object_new_string("begin"));
-	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "target", json_object_new_string(target ? target : ""));
+	json_object_object_add(o, "ev", json_object_new_string(ev));
+	json_object_object_add(o, k1, json_object_new_string(v1 ? v1 : ""));
+	json_object_object_add(o, k2, json_object_new_string(v2 ? v2 : ""));
 	progress_write(o);
+}
+
+void progress_begin(const char *name, const char *target)
+{
+	progress_event("begin", "name", name, "target", target);
 }
 
 void progress_result(const struct check_result *c)
@@ -76,12 +83,7 @@ void progress_result(const struct check_result *c)
 
 void progress_meta(const char *key, const char *value)
 {
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ev", json_object_new_string("meta"));
-	json_object_object_add(o, "key", json_object_new_string(key));
-	json_object_object_add(o, "value", json_object_new_string(value ? value : ""));
-	progress_write(o);
+	progress_event("meta", "key", key, "value", value);
 }
 
 /* ---- parent side -------------------------------------------------------- */

@@ -12,7 +12,6 @@
 #include "plugin.h"
 #include "strutil.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <slurm/slurm.h>
@@ -22,16 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool valid_node(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
 /* slurmstepd's own SLURMD_NODENAME (set by slurmstepd for itself, not the job's copy the user
  * could influence), else the short host name. */
 static void node_name(struct plugin_context *ctx)
@@ -39,7 +28,7 @@ static void node_name(struct plugin_context *ctx)
 	const char *env = getenv("SLURMD_NODENAME");
 	char *dot;
 
-	if (env && valid_node(env) && str_copy(ctx->node, sizeof(ctx->node), env))
+	if (env && node_name_valid(env) && str_copy(ctx->node, sizeof(ctx->node), env))
 		return;
 	if (gethostname(ctx->node, sizeof(ctx->node) - 1) < 0)
 		ctx->node[0] = '\0';
@@ -47,7 +36,7 @@ static void node_name(struct plugin_context *ctx)
 	dot = strchr(ctx->node, '.');
 	if (dot)
 		*dot = '\0';
-	if (!valid_node(ctx->node))
+	if (!node_name_valid(ctx->node))
 		ctx->node[0] = '\0';
 }
 

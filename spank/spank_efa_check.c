@@ -17,7 +17,6 @@
 #include "plugin.h"
 #include "strutil.h"
 
-#include <ctype.h>
 #include <slurm/slurm_version.h>
 #include <slurm/spank.h>
 #include <string.h>
@@ -40,24 +39,11 @@ static struct spank_option efa_check_option = {
 	.cb = option_cb,
 };
 
-static void sanitize_arg(const char *in, char *out, size_t size)
-{
-	size_t n = 0;
-
-	for (; *in && n + 4 < size; in++)
-		out[n++] = isprint((unsigned char)*in) ? *in : '?';
-	if (*in && n + 4 >= size) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-}
-
 static int option_cb(int val, const char *optarg, int remote)
 {
 	const char *v = optarg && *optarg ? optarg : "local";
 
-	sanitize_arg(v, context.mode_arg, sizeof(context.mode_arg));
+	str_printable(context.mode_arg, sizeof(context.mode_arg), v);
 	if (!strcmp(v, "local")) {
 		context.mode = MODE_LOCAL;
 	} else if (!strcmp(v, "cross")) {
