@@ -3,9 +3,9 @@
  */
 #include "cli.h"
 #include "config.h"
+#include "report.h"
 #include "strutil.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +89,6 @@ void cli_usage(FILE *f)
 	      "            3 internal error or deadline exceeded\n", f);
 }
 
-static bool valid_node_name(const char *s);
-
 /* $SLURMD_NODENAME, else the short host name. Returns -1 if SLURMD_NODENAME is set but is no
  * node name: it becomes a file name and a drain target, so it is never trusted blindly. */
 static int default_node(struct cli_opts *o)
@@ -99,7 +97,7 @@ static int default_node(struct cli_opts *o)
 	char *dot, q[80];
 
 	if (env && *env) {
-		if (!valid_node_name(env)) {
+		if (!node_name_valid(env)) {
 			cli_error("SLURMD_NODENAME='%s' is not a valid node name",
 				  str_printable(q, sizeof(q), env));
 			return -1;
@@ -114,16 +112,6 @@ static int default_node(struct cli_opts *o)
 	if (dot)
 		*dot = '\0';
 	return 0;
-}
-
-static bool valid_node_name(const char *s)
-{
-	if (!*s || strlen(s) >= 256)
-		return false;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
 }
 
 static struct option *merge_longopts(const struct cli_extra *extra)
@@ -177,7 +165,7 @@ static int handle_common(int opt, const char *arg, struct cli_opts *o)
 		o->state_dir = arg;
 		break;
 	case OPT_NODE:
-		if (!valid_node_name(arg)) {
+		if (!node_name_valid(arg)) {
 			cli_error("--node: invalid node name '%s'", str_printable(q, sizeof(q), arg));
 			return EXIT_USAGE;
 		}
@@ -259,4 +247,35 @@ int cli_load_config(const struct cli_opts *o, struct efa_config *cfg)
 	if (o->state_dir)
 		str_copy(cfg->state_dir, sizeof(cfg->state_dir), o->state_dir);
 	return 0;
+}
+
+int cli_start(int argc, char **argv, const struct cli_extra *extra, struct cli_opts *o,
+	      struct efa_config *cfg)
+{
+	int rc = cli_parse(argc, argv, extra, o);
+
+	if (rc)
+		return rc < 0 ? EXIT_HEALTHY : rc;
+	rc = cli_load_config(o, cfg);
+	if (rc)
+		config_free(cfg);
+	return rc;
+}
+
+void cli_write_report(const struct cli_opts *o, const struct report *r, FILE *f)
+{
+	if (o->json)
+		report_write_json(r, f);
+	else
+		report_write_human(r, f);
+}
+
+void cli_error_reason(const struct report *r, const char *fallback)
+{
+	static const char prefix[] = "efa-check: ";
+
+	if (!strncmp(r->reason, prefix, sizeof(prefix) - 1))
+		cli_error("%s", r->reason + sizeof(prefix) - 1);
+	else
+		cli_error("%s", r->reason[0] ? r->reason : fallback);
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 struct efa_config;
+struct report;
 
 enum efa_exit {
 	EXIT_HEALTHY = 0,    /* every check passed */
@@ -51,6 +52,17 @@ int cli_parse(int argc, char **argv, const struct cli_extra *extra, struct cli_o
 /* Load the configuration for o->node and apply command-line overrides.
  * Returns 0 or EXIT_USAGE after printing "file:line: message". */
 int cli_load_config(const struct cli_opts *o, struct efa_config *cfg);
+
+/* The prelude of a subcommand: cli_parse, then cli_load_config. Returns 0 with o and cfg ready
+ * (the caller config_free()s cfg), else the exit code to return at once: 0 after --help or
+ * --version, EXIT_USAGE after a printed usage or configuration error (cfg then holds nothing). */
+int cli_start(int argc, char **argv, const struct cli_extra *extra, struct cli_opts *o,
+	      struct efa_config *cfg);
+
+/* Print r on f: one JSON object with --json, else the human report. */
+void cli_write_report(const struct cli_opts *o, const struct report *r, FILE *f);
+/* "efa-check: <reason>" on stderr for a failed report (fallback when it has no reason). */
+void cli_error_reason(const struct report *r, const char *fallback);
 
 /* Print a message prefixed with "efa-check: " to stderr (and nothing else). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

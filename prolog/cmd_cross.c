@@ -141,16 +141,10 @@ static int run(const struct cli_opts *o, const struct efa_config *cfg)
 		rc = EXIT_USAGE;     /* no PMIx server: not started with srun --mpi=pmix */
 	if (res.timed_out || res.crashed)
 		rc = EXIT_INTERNAL;
-	if (rank == 0 || o->verbose) {
-		FILE *f = rank == 0 ? stdout : stderr;
-
-		if (o->json)
-			report_write_json(&r, f);
-		else
-			report_write_human(&r, f);
-	}
+	if (rank == 0 || o->verbose)
+		cli_write_report(o, &r, rank == 0 ? stdout : stderr);
 	if (rc != EXIT_HEALTHY && (rank == 0 || res.timed_out || res.crashed))
-		cli_error("%s", r.reason[0] ? r.reason + sizeof("efa-check: ") - 1 : "cross check failed");
+		cli_error_reason(&r, "cross check failed");
 	cross_outcome_free(&out);
 	report_free(&r);
 	return rc;
@@ -171,17 +165,13 @@ int cmd_cross(int argc, char **argv)
 	struct efa_config cfg;
 	int rc;
 
-	rc = cli_parse(argc, argv, &extra, &o);
+	rc = cli_start(argc, argv, &extra, &o, &cfg);
 	if (rc)
-		return rc < 0 ? EXIT_HEALTHY : rc;
-	rc = cli_load_config(&o, &cfg);
-	if (rc)
-		goto out;
+		return rc;
 	if (cc.print_schedule)
 		rc = print_schedule(cc.print_schedule, cfg.cross_peers, o.json);
 	else
 		rc = run(&o, &cfg);
-out:
 	config_free(&cfg);
 	return rc;
 }

@@ -372,12 +372,9 @@ int cmd_env(int argc, char **argv)
 	long len;
 	int rc;
 
-	rc = cli_parse(argc, argv, &extra, &o);
+	rc = cli_start(argc, argv, &extra, &o, &cfg);
 	if (rc)
-		return rc < 0 ? EXIT_HEALTHY : rc;
-	rc = cli_load_config(&o, &cfg);
-	if (rc)
-		goto out_cfg;
+		return rc;
 	set = calloc(1, sizeof(*set));
 	text = malloc(65536);
 	if (!set || !text) {
@@ -417,7 +414,6 @@ int cmd_env(int argc, char **argv)
 out:
 	free(set);
 	free(text);
-out_cfg:
 	config_free(&cfg);
 	return rc;
 }

@@ -89,22 +89,5 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 
 int cmd_health(int argc, char **argv)
 {
-	struct cli_opts o;
-	struct efa_config cfg;
-	int rc;
-
-	rc = cli_parse(argc, argv, NULL, &o);
-	if (rc)
-		return rc < 0 ? EXIT_HEALTHY : rc;
-	log_open("health", o.verbose);
-	rc = cli_load_config(&o, &cfg);
-	if (rc) {
-		log_msg(LOG_ERR, "node %s: configuration error (exit %d)", o.node, rc);
-		goto out;
-	}
-	rc = health_run(&o, &cfg);
-out:
-	config_free(&cfg);
-	log_close();
-	return rc;
+	return policy_main(argc, argv, "health", health_run);
 }

@@ -16,23 +16,16 @@ int cmd_local(int argc, char **argv)
 	struct report r;
 	int rc;
 
-	rc = cli_parse(argc, argv, NULL, &o);
+	rc = cli_start(argc, argv, NULL, &o, &cfg);
 	if (rc)
-		return rc < 0 ? EXIT_HEALTHY : rc;
-	rc = cli_load_config(&o, &cfg);
-	if (rc)
-		goto out_cfg;
+		return rc;
 	eo = (struct engine_opts){ .cfg = &cfg, .sysfs_root = o.sysfs_root };
 	report_init(&r, "local", o.node);
 	rc = local_run(&eo, 0, &r);
-	if (o.json)
-		report_write_json(&r, stdout);
-	else
-		report_write_human(&r, stdout);
+	cli_write_report(&o, &r, stdout);
 	if (rc != EXIT_HEALTHY)
-		cli_error("%s", r.reason[0] ? r.reason + sizeof("efa-check: ") - 1 : "check failed");
+		cli_error_reason(&r, "check failed");
 	report_free(&r);
-out_cfg:
 	config_free(&cfg);
 	return rc;
 }

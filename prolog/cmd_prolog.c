@@ -90,22 +90,5 @@ static int prolog_run(const struct cli_opts *o, const struct efa_config *cfg)
 
 int cmd_prolog(int argc, char **argv)
 {
-	struct cli_opts o;
-	struct efa_config cfg;
-	int rc;
-
-	rc = cli_parse(argc, argv, NULL, &o);
-	if (rc)
-		return rc < 0 ? EXIT_HEALTHY : rc;
-	log_open("prolog", o.verbose);
-	rc = cli_load_config(&o, &cfg);
-	if (rc) {
-		log_msg(LOG_ERR, "node %s: configuration error: prolog fails (exit %d)", o.node, rc);
-		goto out;
-	}
-	rc = prolog_run(&o, &cfg);
-out:
-	config_free(&cfg);
-	log_close();
-	return rc;
+	return policy_main(argc, argv, "prolog", prolog_run);
 }

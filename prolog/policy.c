@@ -23,6 +23,27 @@
  * exit happen outside our clock: keep this much of the total for them. */
 #define START_EXIT_MARGIN_MS 300
 
+int policy_main(int argc, char **argv, const char *mode,
+		int (*run)(const struct cli_opts *o, const struct efa_config *cfg))
+{
+	struct cli_opts o;
+	struct efa_config cfg;
+	int rc;
+
+	rc = cli_parse(argc, argv, NULL, &o);
+	if (rc)
+		return rc < 0 ? EXIT_HEALTHY : rc;
+	log_open(mode, o.verbose);
+	rc = cli_load_config(&o, &cfg);
+	if (rc)
+		log_msg(LOG_ERR, "node %s: configuration error: %s fails (exit %d)", o.node, mode, rc);
+	else
+		rc = run(&o, &cfg);
+	config_free(&cfg);
+	log_close();
+	return rc;
+}
+
 void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_config *cfg,
 		 const char *mode, int total_ms)
 {

@@ -46,6 +46,11 @@ enum result_source {
 };
 
 /* Set up the deadline: total_ms for the whole run, with an RPC reserve carved out of it. */
+/* main() of `efa-check prolog` and `health`: parse, open the log, load the configuration (a
+ * configuration error is logged too: nobody reads a prolog's stderr) and run(), all cleaned up. */
+int policy_main(int argc, char **argv, const char *mode,
+		int (*run)(const struct cli_opts *o, const struct efa_config *cfg));
+
 void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_config *cfg,
 		 const char *mode, int total_ms);
 
