@@ -148,14 +148,19 @@ static void run_with_retry(const struct policy *p, struct report *r)
 
 /* ---- sharing the result --------------------------------------------------------- */
 
+/* Use the stored result if it can stand for this run. m returns what was stored (zeroed when
+ * nothing readable was), so that a run saving after it needs not read the file again. */
 static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypass,
-			struct report *r, enum result_source *src)
+			struct report *r, enum result_source *src, struct state_meta *m_out)
 {
 	struct state_meta m;
 	enum cache_verdict v;
 	double now = unix_now();
+	int loaded = state_load_result(dirfd, r, &m);
 
-	if (state_load_result(dirfd, r, &m) < 0)
+	if (m_out)
+		*m_out = m;
+	if (loaded < 0)
 		return false;
 	v = cache_verdict(&m, report_ok(r), now, p->started_at, ttl_s, bypass);
 	if (v == CACHE_MISS || strcmp(r->node, p->o->node)) {
@@ -173,35 +178,35 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 	return true;
 }
 
-static void save_result(const struct policy *p, int dirfd, const struct report *r)
+/* MetricsFile (if set) and the log line of a real run; runs = 0 when it is not counted. */
+static void publish_run(const struct policy *p, const struct report *r, double finished_at, long runs)
 {
-	struct state_meta prev, m;
-	struct report old;
-
-	state_load_result(dirfd, &old, &prev);
-	report_free(&old);
-	m = (struct state_meta){ .started_at = p->started_at, .finished_at = unix_now(),
-				 .runs = prev.runs + 1 };
-	if (state_save_result(dirfd, r, &m) < 0)
-		log_msg(LOG_ERR, "node %s: cannot save %s/%s: %s", p->o->node, p->cfg->state_dir,
-			STATE_REPORT_FILE, strerror(errno));
-	if (p->cfg->metrics_file[0] && metrics_write(p->cfg->metrics_file, r, m.finished_at, m.runs) < 0)
+	if (p->cfg->metrics_file[0] && metrics_write(p->cfg->metrics_file, r, finished_at, runs) < 0)
 		log_msg(LOG_ERR, "node %s: cannot write MetricsFile %s: %s", p->o->node,
 			p->cfg->metrics_file, strerror(errno));
 	log_msg(report_ok(r) ? LOG_INFO : LOG_WARNING, "node %s: ran checks (run %ld) in %ld ms: %s%s%s",
-		p->o->node, m.runs, r->duration_ms, report_ok(r) ? "healthy" : r->reason,
+		p->o->node, runs, r->duration_ms, report_ok(r) ? "healthy" : r->reason,
 		r->note[0] ? "; " : "", r->note);
+}
+
+/* Save a run as last-report.json; prev is what the state dir held before it. */
+static void save_result(const struct policy *p, int dirfd, const struct report *r,
+			const struct state_meta *prev)
+{
+	struct state_meta m = { .started_at = p->started_at, .finished_at = unix_now(),
+				.runs = prev->runs + 1 };
+
+	if (state_save_result(dirfd, r, &m) < 0)
+		log_msg(LOG_ERR, "node %s: cannot save %s/%s: %s", p->o->node, p->cfg->state_dir,
+			STATE_REPORT_FILE, strerror(errno));
+	publish_run(p, r, m.finished_at, m.runs);
 }
 
 static enum result_source run_unshared(const struct policy *p, const char *why, struct report *r)
 {
 	log_msg(LOG_ERR, "node %s: %s; running the checks without cache or lock", p->o->node, why);
 	run_with_retry(p, r);
-	if (p->cfg->metrics_file[0] && metrics_write(p->cfg->metrics_file, r, unix_now(), 0) < 0)
-		log_msg(LOG_ERR, "node %s: cannot write MetricsFile %s: %s", p->o->node,
-			p->cfg->metrics_file, strerror(errno));
-	log_msg(report_ok(r) ? LOG_INFO : LOG_WARNING, "node %s: ran checks in %ld ms: %s",
-		p->o->node, r->duration_ms, report_ok(r) ? "healthy" : r->reason);
+	publish_run(p, r, unix_now(), 0);
 	return RESULT_RAN;
 }
 
@@ -209,13 +214,14 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 				 struct report *r)
 {
 	enum result_source src = RESULT_RAN;
+	struct state_meta stored;
 	char err[512];
 	int dirfd, lockfd;
 
 	dirfd = state_dir_open(p->cfg->state_dir, err, sizeof(err));
 	if (dirfd < 0)
 		return run_unshared(p, err, r);
-	if (take_stored(p, dirfd, cache_ttl_s, bypass, r, &src))
+	if (take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, NULL))
 		goto out;
 	lockfd = state_lock(dirfd, p->deadline_ms - p->rpc_budget_ms);
 	if (lockfd < 0) {
@@ -226,9 +232,9 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 			"cannot lock", p->cfg->state_dir, STATE_LOCK_FILE, strerror(errno));
 		goto out;
 	}
-	if (!take_stored(p, dirfd, cache_ttl_s, bypass, r, &src)) {
+	if (!take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, &stored)) {
 		run_with_retry(p, r);
-		save_result(p, dirfd, r);
+		save_result(p, dirfd, r, &stored);
 		src = RESULT_RAN;
 	}
 	state_unlock(lockfd);
@@ -254,11 +260,7 @@ bool policy_drain(const struct policy *p, const char *reason)
 	struct node_rpc_result res;
 	const char *node = p->o->node;
 
-	if (node_rpc(node, NODE_ACT_DRAIN, reason, rpc_budget_now(p), &res) < 0) {
-		log_msg(LOG_ERR, "node %s: could not drain (%s): %s", node, res.error, reason);
-		return false;
-	}
-	if (!res.lookup_ok) {
+	if (node_rpc(node, NODE_ACT_DRAIN, reason, rpc_budget_now(p), &res) < 0 || !res.lookup_ok) {
 		log_msg(LOG_ERR, "node %s: could not drain (%s): %s", node, res.error, reason);
 		return false;
 	}

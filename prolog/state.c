@@ -80,11 +80,16 @@ int state_dir_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "StateDir '%s': not an absolute path", path ? path : "");
 		return -1;
 	}
-	if (mkdir_parents(path) < 0) {
-		snprintf(err, errlen, "StateDir %s: cannot create: %s", path, strerror(errno));
-		return -1;
-	}
+	/* The directory exists on every run but the first: create it only then (cached prologs
+	 * run this on every job start). */
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdir_parents(path) < 0) {
+			snprintf(err, errlen, "StateDir %s: cannot create: %s", path, strerror(errno));
+			return -1;
+		}
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "StateDir %s: %s", path,
 			 errno == ELOOP || errno == ENOTDIR ? "is a symlink or not a directory"
