@@ -55,9 +55,27 @@ struct pctx {
 	unsigned line;           /* 1-based line number, 0 = whole file */
 	char *err;
 	size_t errlen;
+	unsigned *matched;       /* pass 1: the NodeName lines that match this node, in order */
+	size_t nmatched, cap;
+	size_t next;             /* pass 2: the next of them */
 };
 
 static int perr(const struct pctx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int remember_match(struct pctx *p)
+{
+	if (p->nmatched == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		unsigned *m = realloc(p->matched, cap * sizeof(*m));
+
+		if (!m)
+			return perr(p, "out of memory");
+		p->matched = m;
+		p->cap = cap;
+	}
+	p->matched[p->nmatched++] = p->line;
+	return 0;
+}
 
 static int perr(const struct pctx *p, const char *fmt, ...)
 {
@@ -722,7 +740,9 @@ static char *next_word(char **s)
  * Process one line (modified in place). pass 1: apply global lines to c, validate node lines
  * into scratch. pass 2: apply matching node lines to c.
  */
-static int do_line(struct efa_config *c, struct efa_config *scratch, const struct pctx *p,
+/* Pass 1 applies the global lines, validates every NodeName line on its own and remembers the
+ * ones that match this node; pass 2 is given only those and applies them. */
+static int do_line(struct efa_config *c, struct efa_config *scratch, struct pctx *p,
 		   char *line, const char *node, int pass)
 {
 	char *hash, *cur = line, *w;
@@ -739,21 +759,21 @@ static int do_line(struct efa_config *c, struct efa_config *scratch, const struc
 	if (!w)
 		return 0;
 	if (!strncasecmp(w, "NodeName=", 9)) {
-		if (!w[9])
-			return perr(p, "NodeName: empty hostlist");
-		if (hostlist_match(p, w + 9, node, &match) < 0)
-			return -1;
+		if (pass == 1) {
+			if (!w[9])
+				return perr(p, "NodeName: empty hostlist");
+			if (hostlist_match(p, w + 9, node, &match) < 0)
+				return -1;
+		}
 		w = next_word(&cur);
 		if (!w)
 			return perr(p, "NodeName=%.*s: no keys on the line", QUOTE_MAX, line + 9);
 		if (pass == 1) {
+			if (match && remember_match(p) < 0)
+				return -1;
 			config_free(scratch);   /* validate each node line on its own */
 			dst = scratch;
 		}
-		else if (!match)
-			return 0;
-	} else if (pass == 2) {
-		return 0;
 	}
 	for (; w; w = next_word(&cur))
 		if (apply_word(dst, p, w, &seen) < 0)
@@ -768,17 +788,23 @@ static int do_pass(struct efa_config *c, struct efa_config *scratch, struct pctx
 	const char *s = text, *eol;
 	size_t len;
 
+	p->next = 0;
 	for (p->line = 1; *s; p->line++) {
 		eol = strchr(s, '\n');
 		len = eol ? (size_t)(eol - s) : strlen(s);
-		if (len > CONFIG_LINE_MAX)
-			return perr(p, "line longer than %d characters", CONFIG_LINE_MAX);
-		if (check_line_chars(p, s, len) < 0)
-			return -1;
-		memcpy(line, s, len);
-		line[len] = '\0';
-		if (do_line(c, scratch, p, line, node, pass) < 0)
-			return -1;
+		if (pass == 1) {
+			if (len > CONFIG_LINE_MAX)
+				return perr(p, "line longer than %d characters", CONFIG_LINE_MAX);
+			if (check_line_chars(p, s, len) < 0)
+				return -1;
+		}
+		if (pass == 1 || (p->next < p->nmatched && p->matched[p->next] == p->line)) {
+			p->next += pass == 2;
+			memcpy(line, s, len);
+			line[len] = '\0';
+			if (do_line(c, scratch, p, line, node, pass) < 0)
+				return -1;
+		}
 		if (!eol)
 			break;
 		s = eol + 1;
@@ -854,12 +880,14 @@ int config_parse_text(struct efa_config *c, const char *text, const char *name, 
 		goto fail;
 	config_free(scratch);
 	free(scratch);
+	free(p.matched);
 	str_copy(c->path, sizeof(c->path), p.name);
 	return 0;
 fail:
 	if (scratch)
 		config_free(scratch);
 	free(scratch);
+	free(p.matched);
 	config_free(c);
 	config_defaults(c);
 	return -1;
