@@ -23,7 +23,7 @@ chmod 600 "$C/etc/efa-check.conf"
 mkdir -p "$T/nccl"
 
 ms() { date +%s%3N; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+. "$TOP/bench/lib.sh"
 
 run_cross() { # nodelist [env...] -> JSON in $T/out.json, wall ms in $WALL
 	nl=$1; shift
@@ -38,7 +38,7 @@ walls=""
 for n in 2 4 6; do
 	: > "$T/w$n"
 	for _ in $(seq "$RUNS"); do run_cross "n[1-$n]"; echo "$WALL" >> "$T/w$n"; done
-	eval "wall_$n=$(median < "$T/w$n")"
+	eval "wall_$n=$(bench_median "$T/w$n" %d)"
 done
 
 # ---- rounds from the scheduler ------------------------------------------------------

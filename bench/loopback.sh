@@ -18,7 +18,6 @@ trap 'rm -rf "$W"' EXIT INT TERM
 ulimit -l unlimited 2>/dev/null
 
 . "$TOP/bench/lib.sh"
-median() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # efa-check's write bandwidth in GB/s (decimal, like fi_pingpong's MB/sec / 1000)
 efa_check_gbs() { # provider conf
@@ -59,7 +58,7 @@ echo "| provider | efa-check local (RMA write, window 64) | fi_pingpong -e rdm -
 echo "| --- | --- | --- | --- |"
 json=""
 for p in tcp shm; do
-	e=$(median "$W/$p.efa"); f=$(median "$W/$p.pp")
+	e=$(bench_median "$W/$p.efa" %.3f); f=$(bench_median "$W/$p.pp" %.3f)
 	r=$(bench_pair_ratio "$W/$p.efa" "$W/$p.pp")
 	echo "| $p | $e | $f | $r |"
 	json="$json${json:+,}\"$p\":{\"efa_check_gbs\":$e,\"fi_pingpong_gbs\":$f,\"ratio\":$r}"

@@ -42,7 +42,6 @@ timed() {
 	echo "$(( (t1 - t0) / 1000 ))" | awk '{ printf "%.6f\n", $1 / 1e6 }' >> "$out"
 	return $rc
 }
-median() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # warm up both (first steps pay for caches, e.g. the env cache on A)
 for _ in 1 2; do timed "$CONF_A" /dev/null -N4 true; timed "$CONF_B" /dev/null -N4 true; done
@@ -66,7 +65,7 @@ while [ "$i" -lt "$N" ]; do
 done
 
 . "$TOP/bench/lib.sh"
-ma=$(median "$W/a") mb=$(median "$W/b") mp=$(median "$W/plain") mc=$(median "$W/checked")
+ma=$(bench_median "$W/a" %.6f) mb=$(bench_median "$W/b" %.6f) mp=$(bench_median "$W/plain" %.6f) mc=$(bench_median "$W/checked" %.6f)
 # pair by pair: run i with the plugin against run i without it, then the median of the ratios
 ratio=$(bench_pair_ratio "$W/a" "$W/b")
 added=$(bench_pair_diff "$W/checked" "$W/plain")
@@ -82,7 +81,7 @@ printf '| `srun -N4 true`, plugin loaded, no option | %.3f | ratio %s | <= 1.05 
 printf '| `srun -N4 true`, no plugin | %.3f | | | |\n' "$mb"
 printf '| `srun -N4 --efa-check true` | %.3f | +%s s | <= 0.5 s | %s |\n' "$mc" "$added" "$ok2"
 printf '| `srun -N4 true` (same cluster, interleaved) | %.3f | | | |\n' "$mp"
-printf '| `srun -N1 --efa-check true` vs `srun -N1 true` | %.3f | +%s s | (per node) | |\n' "$(median "$W/checked1")" "$added1"
+printf '| `srun -N1 --efa-check true` vs `srun -N1 true` | %.3f | +%s s | (per node) | |\n' "$(bench_median "$W/checked1" %.6f)" "$added1"
 echo
 [ "$check_fail" -gt 0 ] && echo "note: $check_fail/$N checked steps failed the check (memlock limit here: $(ulimit -l) KiB)"
 printf '{"bench":"plugin_overhead","iterations":%d,"nodes":4,"median_s":{"plugin_no_option":%s,"no_plugin":%s,"plain":%s,"efa_check":%s},"ratio":%s,"efa_check_added_s":%s,"efa_check_added_one_node_s":%s,"checked_steps_failed":%d,"goals_met":{"ratio":%s,"added":%s}}\n' \

@@ -49,7 +49,7 @@ time_ms() {
 	t1=$(now_ns)
 	echo "$t0 $t1" | awk '{ printf "%.2f\n", ($2 - $1) / 1e6 }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$TOP/bench/lib.sh"
 
 prolog() { "$EFA_CHECK" prolog --node bench --config "$W/efa-check.conf" --state-dir "$STATE"; }
 cold() { rm -f "$STATE/last-report.json"; prolog; }
@@ -67,12 +67,11 @@ while [ "$i" -lt "$RUNS" ]; do
 	time_ms "$EFA_CHECK" --version >> "$W/start"
 	i=$((i + 1))
 done
-fi_info_ms=$(median < "$W/fi_info")
-cold_ms=$(median < "$W/cold")
-cached_ms=$(median < "$W/cached")
-shell_ms=$(median < "$W/shell")
-start_ms=$(median < "$W/start")
-. "$TOP/bench/lib.sh"
+fi_info_ms=$(bench_median "$W/fi_info" %.2f)
+cold_ms=$(bench_median "$W/cold" %.2f)
+cached_ms=$(bench_median "$W/cached" %.2f)
+shell_ms=$(bench_median "$W/shell" %.2f)
+start_ms=$(bench_median "$W/start" %.2f)
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
 # pair by pair: cold run i against fi_info run i (measured back to back), median of the ratios
 cold_x=$(bench_pair_ratio "$W/cold" "$W/fi_info")
