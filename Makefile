@@ -6,8 +6,8 @@
 #   make install    DESTDIR=... PREFIX=... SYSCONFDIR=... LIBDIR=...
 #   make bench      benchmarks (bench/README.md)
 #
-# Sources are picked up by wildcard: a new prolog/*.c is part of the binary (and of
-# the unit-test library), a new tests/unit/test_*.c is a new cmocka suite, a new
+# Sources are picked up by wildcard: a new prolog/<folder>/*.c is part of the binary
+# (and of the unit-test library), a new tests/unit/<folder>/test_*.c is a new cmocka suite, a new
 # tests/integration/*.sh is a new integration suite.
 
 VERSION     := 0.1.0
@@ -27,7 +27,7 @@ CUDA_HOME   ?= /usr/local/cuda
 PKGS        := libfabric json-c pmix
 PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(filter-out libfabric,$(PKGS)) 2>/dev/null)
-# libfabric is not linked: prolog/fabric_dl.c loads it at run time (see there why).
+# libfabric is not linked: prolog/fabric/fabric_dl.c loads it at run time (see there why).
 FABRIC_LIBDIR := $(shell $(PKG_CONFIG) --variable=libdir libfabric 2>/dev/null)
 FABRIC_LIBS := $(shell $(PKG_CONFIG) --libs libfabric 2>/dev/null)
 
@@ -51,19 +51,23 @@ SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -fPIC $(SAN_FLAGS)
 
 B           := build
 
-PROLOG_SRCS := $(sort $(wildcard prolog/*.c))
-LIB_SRCS    := $(filter-out prolog/main.c,$(PROLOG_SRCS))
+PROLOG_SRCS := $(sort $(wildcard prolog/*/*.c))
+PROLOG_HDRS := $(sort $(wildcard prolog/*/*.h))
+LIB_SRCS    := $(filter-out prolog/cli/main.c,$(PROLOG_SRCS))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
 SAN_OBJS    := $(LIB_SRCS:%.c=$(B)/san/%.o)
 
 # The plugin links only what it needs and never libfabric, CUDA or NCCL (DESIGN §1).
 SPANK_SRCS  := $(sort $(wildcard spank/*.c))
-SPANK_SHARED := $(wildcard prolog/envrules.c prolog/profiles.c prolog/strutil.c)
+SPANK_SHARED := $(wildcard prolog/env/envrules.c prolog/env/profiles.c prolog/core/strutil.c)
 SPANK_OBJS  := $(SPANK_SRCS:%.c=$(B)/%.o) $(SPANK_SHARED:prolog/%.c=$(B)/spank-shared/%.o)
 
-UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
-UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
-SAN_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(B)/san/tests/%)
+# tests/unit mirrors prolog/: tests/unit/<folder>/test_<name>.c -> build/tests/test_<name>
+UNIT_SRCS   := $(sort $(wildcard tests/unit/*/test_*.c))
+UNIT_NAMES  := $(basename $(notdir $(UNIT_SRCS)))
+UNIT_BINS   := $(UNIT_NAMES:%=$(B)/tests/%)
+SAN_BINS    := $(UNIT_NAMES:%=$(B)/san/tests/%)
+unit_src     = $(filter %/$(1).c,$(UNIT_SRCS))
 
 FAULT_SRCS  := $(sort $(wildcard tests/faultlib/*.c))
 FAULT_LIB   := $(if $(FAULT_SRCS),$(B)/tests/libefa-fault.so)
@@ -85,6 +89,7 @@ TEST_HELPERS := $(TEST_HELPERS_SRCS:tests/helpers/%.c=$(B)/tests/helpers/%)
 .PHONY: all deps check check-unit check-unit-san check-integration demo install bench rpm clean \
         test-support fuzz cuda-build-check
 .DELETE_ON_ERROR:
+.SECONDEXPANSION:
 
 all: prolog/efa-check $(if $(SPANK_SRCS),spank/spank_efa_check.so)
 
@@ -97,7 +102,7 @@ $(B)/prolog/profiles_table.c: etc/instance-profiles.conf tests/embed.sh
 	@mkdir -p $(@D)
 	sh tests/embed.sh efa_builtin_profiles $< > $@
 
-$(B)/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
+$(B)/prolog/%.o: prolog/%.c $(PROLOG_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -108,14 +113,14 @@ $(B)/libefacheck.a: $(LIB_OBJS) $(B)/prolog/profiles_table.o
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-prolog/efa-check: $(B)/prolog/main.o $(B)/libefacheck.a
+prolog/efa-check: $(B)/prolog/cli/main.o $(B)/libefacheck.a
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -pie -o $@ $^ $(LIBS)
 
-$(B)/spank/%.o: spank/%.c $(wildcard spank/*.h) $(wildcard prolog/*.h)
+$(B)/spank/%.o: spank/%.c $(wildcard spank/*.h) $(PROLOG_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Ispank -c -o $@ $<
 
-$(B)/spank-shared/%.o: prolog/%.c $(wildcard prolog/*.h)
+$(B)/spank-shared/%.o: prolog/%.c $(PROLOG_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -125,7 +130,7 @@ spank/spank_efa_check.so: $(SPANK_OBJS) $(B)/prolog/profiles_table.o spank/spank
 
 # ---- tests -------------------------------------------------------------------
 
-$(B)/san/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
+$(B)/san/prolog/%.o: prolog/%.c $(PROLOG_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
@@ -135,11 +140,11 @@ $(B)/san/libefacheck.a: $(SAN_OBJS) $(B)/prolog/profiles_table.c
 	@rm -f $@
 	$(AR) rcs $@ $(SAN_OBJS) $(B)/san/prolog/profiles_table.o
 
-$(B)/tests/test_%: tests/unit/test_%.c $(B)/libefacheck.a $(wildcard tests/unit/*.h)
+$(B)/tests/test_%: $$(call unit_src,test_$$*) $(B)/libefacheck.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libefacheck.a $(LIBS) -lcmocka
 
-$(B)/san/tests/test_%: tests/unit/test_%.c $(B)/san/libefacheck.a $(wildcard tests/unit/*.h)
+$(B)/san/tests/test_%: $$(call unit_src,test_$$*) $(B)/san/libefacheck.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(B)/san/libefacheck.a $(LIBS) -lcmocka
 
@@ -155,7 +160,7 @@ $(B)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(FABRIC_LIBS)
 
-$(B)/fuzz/prolog/%.o: prolog/%.c $(wildcard prolog/*.h)
+$(B)/fuzz/prolog/%.o: prolog/%.c $(PROLOG_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

@@ -14,8 +14,8 @@
  *   srun=PATH          srun used for --efa-check=cross (default /usr/bin/srun)
  */
 #include "args.h"
-#include "config.h"
-#include "strutil.h"
+#include "core/config.h"
+#include "core/strutil.h"
 
 #include <stdio.h>
 #include <string.h>

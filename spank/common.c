@@ -2,7 +2,7 @@
  * common.c -- helpers shared by the contexts (model: pyxis common.c).
  */
 #include "plugin.h"
-#include "strutil.h"
+#include "core/strutil.h"
 
 #include <ctype.h>
 #include <string.h>

@@ -17,10 +17,10 @@
  * wrong on a node that differs from the batch host (e.g. FI_EFA_USE_DEVICE_RDMA=1 from a p4d
  * batch host would abort on a c5n node). Each srun step gets its node's set instead.
  */
-#include "envrules.h"
+#include "env/envrules.h"
 #include "exec.h"
 #include "plugin.h"
-#include "strutil.h"
+#include "core/strutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

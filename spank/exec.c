@@ -2,7 +2,7 @@
  * exec.c -- fork/execve under a deadline, output captured (model: pyxis's enroot exec).
  */
 #include "exec.h"
-#include "strutil.h"
+#include "core/strutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

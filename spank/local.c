@@ -13,7 +13,7 @@
  */
 #include "exec.h"
 #include "plugin.h"
-#include "strutil.h"
+#include "core/strutil.h"
 
 #include <errno.h>
 #include <slurm/spank.h>

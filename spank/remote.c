@@ -10,7 +10,7 @@
  */
 #include "exec.h"
 #include "plugin.h"
-#include "strutil.h"
+#include "core/strutil.h"
 
 #include <errno.h>
 #include <stdarg.h>

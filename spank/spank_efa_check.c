@@ -15,7 +15,7 @@
 #include "args.h"
 #include "context.h"
 #include "plugin.h"
-#include "strutil.h"
+#include "core/strutil.h"
 
 #include <slurm/slurm_version.h>
 #include <slurm/spank.h>

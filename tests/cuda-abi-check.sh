@@ -3,8 +3,8 @@
 #
 #   tests/cuda-abi-check.sh [list|double|all]      (default all; run from anywhere)
 #
-# prolog/gpu.c declares the libcudart entry points it resolves with dlsym itself
-# (prolog/gpu_cudart.h, EFA_CUDART_FUNCS), so the product builds without CUDA. This script
+# prolog/checks/gpu.c declares the libcudart entry points it resolves with dlsym itself
+# (prolog/checks/gpu_cudart.h, EFA_CUDART_FUNCS), so the product builds without CUDA. This script
 # compiles, with -Werror and CUDA_HOME/include (default /usr/local/cuda):
 #   list    each real function assigned to a pointer of our declared type, the error codes
 #           we use compared with driver_types.h, sizeof(cudaError_t) == sizeof(int)
@@ -35,7 +35,7 @@ check_list() {
 	cat >"$TMP/abi.c" <<'EOC'
 #include <cuda_runtime_api.h>
 #define EFA_CUDA_ERR cudaError_t
-#include "gpu_cudart.h"
+#include "checks/gpu_cudart.h"
 
 _Static_assert(sizeof(cudaError_t) == sizeof(int), "cudaError_t is not int-sized");
 _Static_assert(EFA_CUDA_SUCCESS == cudaSuccess, "cudaSuccess");

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Build check of prolog/nccl.c's NCCL/CUDA ABI against the real headers: the entry-point lists
-# (EFA_NCCL_FUNCS, EFA_NCCL_CUDART_FUNCS in prolog/nccl.h) are declared again with the real
+# Build check of prolog/cross/nccl.c's NCCL/CUDA ABI against the real headers: the entry-point lists
+# (EFA_NCCL_FUNCS, EFA_NCCL_CUDART_FUNCS in prolog/cross/nccl.h) are declared again with the real
 # types and must agree with nccl.h / cuda_runtime_api.h under -Werror; the enum values and the
 # size of ncclUniqueId nccl.c relies on are asserted; and nccl.c itself compiles.
 # Exit 0 ok, 1 mismatch, 77 headers absent (skip).
@@ -25,7 +25,7 @@ cat > "$T/abi.c" <<'C'
 #define EFA_NCCL_CUDA_ERR    cudaError_t
 #define EFA_NCCL_STREAM      cudaStream_t
 #define EFA_NCCL_MEMCPY_KIND enum cudaMemcpyKind
-#include "prolog/nccl.h"
+#include "prolog/cross/nccl.h"
 /* Redeclaring each function with the product's parameter list must agree with the header. */
 #define X(ret, name, params) ret name params;
 EFA_NCCL_FUNCS(X)
@@ -46,5 +46,5 @@ C
 "$CC" -std=gnu11 -Wall -Wextra -Werror -I"$CUDA_HOME/include" -I"$TOP" -c -o "$T/abi.o" "$T/abi.c" || exit 1
 # nccl.c as the product builds it (no CUDA headers), to be sure the file under test compiles.
 "$CC" -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I"$TOP/prolog" \
-	-DEFA_CHECK_SYSCONFDIR='"/etc"' -c -o "$T/nccl.o" "$TOP/prolog/nccl.c" || exit 1
+	-DEFA_CHECK_SYSCONFDIR='"/etc"' -c -o "$T/nccl.o" "$TOP/prolog/cross/nccl.c" || exit 1
 echo "nccl.c ABI matches $CUDA_HOME/include/nccl.h"

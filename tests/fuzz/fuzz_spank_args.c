@@ -24,7 +24,7 @@
 #include "../../spank/args.c"
 #include "../../spank/spank_efa_check.c"
 #include "../../spank/common.c"
-#include "envrules.h"
+#include "env/envrules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "devices.h"
-#include "profiles.h"
+#include "checks/devices.h"
+#include "env/profiles.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# cuda_abi.sh -- efa-check's libcudart declarations (prolog/gpu_cudart.h) and the CPU test
+# cuda_abi.sh -- efa-check's libcudart declarations (prolog/checks/gpu_cudart.h) and the CPU test
 # double (tests/doubles/cudart-double) against the real CUDA headers, via
 # tests/cuda-abi-check.sh. Skipped (counted ok) when the CUDA headers are absent.
 . "$(dirname "$0")/../lib.sh"
@@ -20,10 +20,10 @@ run_capture double sh "$ABI" double
 expect_rc "cudart-double definitions match cuda_runtime_api.h" 0 double
 
 # The check must have teeth: a wrong parameter type in a copy of the list is caught.
-mkdir -p "$T_TMP/prolog" "$T_TMP/double"
+mkdir -p "$T_TMP/prolog/checks" "$T_TMP/double"
 sed 's/(void \*\*devPtr, size_t size)/(void **devPtr, int size)/' \
-	"$TOP/prolog/gpu_cudart.h" >"$T_TMP/prolog/gpu_cudart.h"
-if cmp -s "$TOP/prolog/gpu_cudart.h" "$T_TMP/prolog/gpu_cudart.h"; then
+	"$TOP/prolog/checks/gpu_cudart.h" >"$T_TMP/prolog/checks/gpu_cudart.h"
+if cmp -s "$TOP/prolog/checks/gpu_cudart.h" "$T_TMP/prolog/checks/gpu_cudart.h"; then
 	not_ok "test setup: could not make a wrong copy of gpu_cudart.h"
 else
 	run_capture bad_list env ABI_PROLOG_DIR="$T_TMP/prolog" sh "$ABI" list
@@ -35,7 +35,7 @@ fi
 cp "$TOP"/tests/doubles/cudart-double/*.h "$T_TMP/double/"
 sed 's/^EFA_CUDA_ERR cudaFree(void \*devPtr)/EFA_CUDA_ERR cudaFree(const void *devPtr)/' \
 	"$TOP/tests/doubles/cudart-double/cudart_double.c" >"$T_TMP/double/cudart_double.c"
-cp "$TOP/prolog/gpu_cudart.h" "$T_TMP/prolog/gpu_cudart.h"
+cp "$TOP/prolog/checks/gpu_cudart.h" "$T_TMP/prolog/checks/gpu_cudart.h"
 run_capture bad_double env ABI_PROLOG_DIR="$T_TMP/prolog" ABI_DOUBLE_DIR="$T_TMP/double" sh "$ABI" double
 expect_rc "a double definition differing from cuda_runtime_api.h is rejected" 1 bad_double
 expect_grep "the rejection is a conflicting cudaFree" "conflicting types for .cudaFree" "$T_TMP/bad_double.err"

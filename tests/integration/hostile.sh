@@ -165,7 +165,7 @@ mkdir -p "$H/state-ww"
 chmod 0777 "$H/state-ww"
 bounded sdww 10 "$EFA_CHECK" env --config "$H/ok.conf" --state-dir "$H/state-ww" --node n1 --verbose
 expect_grep "StateDir writable by others: refused" "StateDir $H/state-ww: writable by group or others" "$T_TMP/sdww.err"
-if grep -q state_dir_open "$TOP/prolog/cmd_prolog.c" 2>/dev/null; then
+if grep -q state_dir_open "$TOP/prolog/slurm/cmd_prolog.c" 2>/dev/null; then
 	conf sdprolog "Provider=tcp\nDomains=lo\nMinMemlock=4M\nLoopbackIterations=5\nOnFail=log\nStateDir=$H/state-link\n"
 	bounded sdprolog 60 env SLURM_JOB_ID=1 "$EFA_CHECK" prolog --config "$H/sdprolog.conf" --node n1
 	no_crash sdprolog

@@ -5,7 +5,7 @@
  * dlopen path (CudaLibrary=<path of the double>). It lets the GPU check run on machines without
  * a GPU. Nothing in the product reads the EFA_TEST_* variables below; only this double does.
  *
- * ABI: exactly the entry points of prolog/gpu_cudart.h (EFA_CUDART_FUNCS), with the real
+ * ABI: exactly the entry points of prolog/checks/gpu_cudart.h (EFA_CUDART_FUNCS), with the real
  * CUDA runtime ABI: cudaError_t is an int-sized enum and the error codes are the real ones
  * (driver_types.h), so the same code paths run against the double and the real libcudart.
  * tests/cuda-abi-check.sh compiles that list against the real cuda_runtime_api.h.
@@ -33,13 +33,13 @@
  *   efa_test_cudart_total_allocs()    successful cudaMalloc calls since load
  *
  * Extending: a new entry point goes into the list of the product module that uses it (for
- * gpu.c: prolog/gpu_cudart.h) and gets a definition here with the real error codes; the
+ * gpu.c: prolog/checks/gpu_cudart.h) and gets a definition here with the real error codes; the
  * compile-time check at the end of cudart_double.c keeps each definition equal to the list.
  */
 #ifndef EFA_TEST_CUDART_DOUBLE_H
 #define EFA_TEST_CUDART_DOUBLE_H
 
-#include "gpu_cudart.h"
+#include "checks/gpu_cudart.h"
 
 #define CUDART_DOUBLE_MAX_GPUS   64
 #define CUDART_DOUBLE_VERSION    13000   /* reported runtime version: CUDA 13.0 */

@@ -1,12 +1,12 @@
 /*
  * nccl_double.c -- TEST DOUBLE, not NCCL: a CPU stand-in for the few NCCL and CUDA runtime
- * entry points prolog/nccl.c uses (EFA_NCCL_FUNCS and EFA_NCCL_CUDART_FUNCS in prolog/nccl.h),
+ * entry points prolog/cross/nccl.c uses (EFA_NCCL_FUNCS and EFA_NCCL_CUDART_FUNCS in prolog/cross/nccl.h),
  * with their real ABI, doing a real all-reduce (sum of float32) across processes through
  * files in a rendezvous directory whose path travels inside the ncclUniqueId.
  * "GPU memory" is host memory. Controls are environment variables read only by this double
  * (tests/doubles/README.md, section nccl-double).
  */
-#include "nccl.h"
+#include "cross/nccl.h"
 
 #include <errno.h>
 #include <fcntl.h>

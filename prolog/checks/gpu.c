@@ -1,0 +1,610 @@
+/*
+ * gpu.c -- the GPU check (see gpu.h).
+ *
+ * libcudart is loaded with dlopen and only the entry points of gpu_cudart.h are resolved, so
+ * efa-check builds without CUDA and runs on nodes without GPUs. The GPUDirect RDMA path is
+ * tested the way NCCL's OFI plugin uses it: a cudaMalloc'ed buffer registered with
+ * fi_mr_regattr(iface FI_HMEM_CUDA) on a domain opened with FI_HMEM.
+ *
+ * Which GPU is registered on which domain: every GPU and every domain is covered once, in
+ * pairs (k % ngpus, k % ndomains) for k < max(ngpus, ndomains). Registering every GPU on every
+ * domain costs ngpus * ndomains registrations (256 on p5: 32 domains x 8 GPUs, each pinning
+ * GPU memory through the kernel) for little extra signal: GPUDirect failures are per node
+ * (peermem/dma-buf missing, ACS, IOMMU) or per GPU or per NIC, and each of those shows up in
+ * the pairing. GPU 0 only would miss a GPU whose BAR cannot be mapped.
+ */
+#include "checks/gpu.h"
+#include "checks/gpu_cudart.h"
+#include "checks/check.h"
+#include "core/supervise.h"
+#include "env/profiles.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rdma/fabric.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_errno.h>
+
+#include "core/config.h"
+#include "fabric/fabric.h"
+#include "core/report.h"
+#include "core/strutil.h"
+
+#define GPU_BUF_BYTES (2UL << 20)     /* one 2 MiB GPU page per GPU */
+#define GPU_MAX       64              /* sanity bound on cudaGetDeviceCount */
+#define GPU_ERR_MAX   256
+
+static const char *const cudart_sonames[] = {
+	"libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so",
+};
+
+/* snprintf that may truncate on purpose (messages are bounded). */
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(err, errlen, fmt, ap) < 0 && errlen)
+		err[0] = '\0';
+	va_end(ap);
+}
+
+/* ---- libcudart ---------------------------------------------------------------- */
+
+struct cudart {
+	void *handle;
+	char name[CONFIG_PATH_MAX];     /* what was loaded, as given to dlopen */
+#define X(ret, fn, params) ret (*fn) params;
+	EFA_CUDART_FUNCS(X)
+#undef X
+};
+
+static bool cudart_resolve(struct cudart *rt, char *err, size_t errlen)
+{
+	void *sym;
+
+#define X(ret, fn, params) sym = dlsym(rt->handle, #fn); memcpy(&rt->fn, &sym, sizeof(sym));
+	EFA_CUDART_FUNCS(X)
+#undef X
+	/* cudaDriverGetVersion and cudaRuntimeGetVersion are optional (detail only). */
+	const char *missing = !rt->cudaGetDeviceCount ? "cudaGetDeviceCount" :
+			      !rt->cudaSetDevice ? "cudaSetDevice" :
+			      !rt->cudaMalloc ? "cudaMalloc" :
+			      !rt->cudaFree ? "cudaFree" :
+			      !rt->cudaGetErrorString ? "cudaGetErrorString" : NULL;
+
+	if (missing)
+		set_err(err, errlen, "%s: no symbol %s", rt->name, missing);
+	return !missing;
+}
+
+static void cudart_close(struct cudart *rt)
+{
+	if (rt->handle)
+		dlclose(rt->handle);
+	memset(rt, 0, sizeof(*rt));
+}
+
+static bool dlerror_is_not_found(const char *e)
+{
+	return !e || strstr(e, "No such file or directory");
+}
+
+/* Open one candidate. Returns 0, or -1 with a reason in err when it exists but is unusable
+ * (or when it was configured explicitly). */
+static int cudart_try(struct cudart *rt, const char *name, bool explicit, char *err, size_t errlen)
+{
+	const char *e;
+
+	dlerror();
+	rt->handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	if (!rt->handle) {
+		e = dlerror();
+		if (explicit || !dlerror_is_not_found(e))
+			set_err(err, errlen, "%s", e ? e : name);
+		return -1;
+	}
+	str_copy(rt->name, sizeof(rt->name), name);
+	if (cudart_resolve(rt, err, errlen))
+		return 0;
+	dlclose(rt->handle);
+	rt->handle = NULL;
+	return -1;
+}
+
+/* Does this runtime need a newer driver than the node has? Then an older runtime found later
+ * in the search (libcudart.so.12 beside a CUDA 13 toolkit on a 12.x driver) may work. */
+static bool cudart_driver_too_old(const struct cudart *rt)
+{
+	int n = 0;
+
+	return rt->cudaGetDeviceCount(&n) == EFA_CUDA_ERROR_INSUFFICIENT_DRIVER;
+}
+
+/* Search the known sonames. A runtime too new for the driver is kept only as a fallback (its
+ * error is then reported) while older ones are tried. */
+static int cudart_search(struct cudart *rt, char *err, size_t errlen)
+{
+	struct cudart fallback = { 0 };
+	char why[GPU_ERR_MAX] = "";
+
+	for (size_t i = 0; i < sizeof(cudart_sonames) / sizeof(cudart_sonames[0]); i++) {
+		char e[GPU_ERR_MAX] = "";
+
+		if (cudart_try(rt, cudart_sonames[i], false, e, sizeof(e))) {
+			if (e[0] && !why[0])
+				str_copy(why, sizeof(why), e);
+			continue;
+		}
+		if (!cudart_driver_too_old(rt)) {
+			cudart_close(&fallback);
+			return 0;
+		}
+		if (fallback.handle)
+			cudart_close(rt);
+		else
+			fallback = *rt;
+		memset(rt, 0, sizeof(*rt));
+	}
+	if (fallback.handle) {
+		*rt = fallback;
+		return 0;
+	}
+	set_err(err, errlen, "tried libcudart.so.13, libcudart.so.12, libcudart.so.11.0, libcudart.so%s%s",
+		why[0] ? "; " : "", why);
+	return -1;
+}
+
+/* Load libcudart: the configured library, else the known sonames in order. On failure err
+ * says what was tried and, when a library was found but unusable, why. */
+static int cudart_open(const char *configured, struct cudart *rt, char *err, size_t errlen)
+{
+	char why[GPU_ERR_MAX] = "";
+
+	memset(rt, 0, sizeof(*rt));
+	if (!configured || !*configured)
+		return cudart_search(rt, err, errlen);
+	if (cudart_try(rt, configured, true, why, sizeof(why)) == 0)
+		return 0;
+	set_err(err, errlen, "CudaLibrary=%s: %s", configured, why);
+	return -1;
+}
+
+static const char *cuda_strerror(const struct cudart *rt, int e)
+{
+	const char *s = rt->cudaGetErrorString(e);
+
+	return s ? s : "unknown CUDA error";
+}
+
+/* " (CUDA driver 12.4, runtime 13.0)" when the versions can be read, else "". */
+static void cuda_versions(const struct cudart *rt, char *buf, size_t size)
+{
+	int drv = 0, run = 0;
+
+	buf[0] = '\0';
+	if (!rt->cudaDriverGetVersion || !rt->cudaRuntimeGetVersion ||
+	    rt->cudaDriverGetVersion(&drv) != EFA_CUDA_SUCCESS ||
+	    rt->cudaRuntimeGetVersion(&run) != EFA_CUDA_SUCCESS)
+		return;
+	snprintf(buf, size, " (CUDA driver %d.%d, runtime %d.%d)",
+		 drv / 1000, drv % 1000 / 10, run / 1000, run % 1000 / 10);
+}
+
+/* ---- GPU buffers -------------------------------------------------------------- */
+
+struct gpu_bufs {
+	const struct cudart *rt;
+	void *ptr[GPU_MAX];
+	int n;
+};
+
+static void gpu_bufs_free(struct gpu_bufs *b)
+{
+	for (int g = 0; g < b->n; g++) {
+		if (!b->ptr[g])
+			continue;
+		b->rt->cudaSetDevice(g);
+		b->rt->cudaFree(b->ptr[g]);
+		b->ptr[g] = NULL;
+	}
+	b->n = 0;
+}
+
+/* Allocate GPU_BUF_BYTES on each of n GPUs. On failure c fails naming the GPU and call. */
+static int gpu_bufs_alloc(struct gpu_bufs *b, int n, struct check_result *c)
+{
+	const struct cudart *rt = b->rt;
+	int e;
+
+	for (b->n = 0; b->n < n; b->n++) {
+		int g = b->n;
+
+		b->ptr[g] = NULL;
+		if ((e = rt->cudaSetDevice(g)) != EFA_CUDA_SUCCESS) {
+			check_fail(c, "GPU %d: cudaSetDevice: %s", g, cuda_strerror(rt, e));
+			goto fail;
+		}
+		if ((e = rt->cudaMalloc(&b->ptr[g], GPU_BUF_BYTES)) != EFA_CUDA_SUCCESS || !b->ptr[g]) {
+			b->ptr[g] = NULL;
+			check_fail(c, "GPU %d: cudaMalloc: %s", g,
+				   e ? cuda_strerror(rt, e) : "returned NULL");
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	gpu_bufs_free(b);
+	return -1;
+}
+
+/* ---- libfabric: FI_HMEM domains and registration ----------------------------- */
+
+static bool provider_is_efa(const char *provider)
+{
+	return provider && !strcmp(provider, "efa");
+}
+
+static const struct fi_info *find_domain(const struct fi_info *list, const char *domain, bool hmem)
+{
+	for (const struct fi_info *i = list; i; i = i->next)
+		if (i->domain_attr && i->domain_attr->name && !strcmp(i->domain_attr->name, domain) &&
+		    (!hmem || (i->caps & FI_HMEM)))
+			return i;
+	return NULL;
+}
+
+/* fi_getinfo for every domain of provider, with FI_HMEM when hmem. Returns 0 with *list set
+ * (NULL when nothing matches), or -1 on another error (err filled). One call for all domains:
+ * fi_getinfo walks every provider, which is slow with 32 EFA devices. */
+static int provider_getinfo(const char *provider, bool hmem, struct fi_info **list,
+			    char *err, size_t errlen)
+{
+	struct fi_info *hints = fabric_rdm_hints(provider, NULL);
+	int ret;
+
+	*list = NULL;
+	if (!hints) {
+		set_err(err, errlen, "%s: fi_getinfo: out of memory", provider);
+		return -1;
+	}
+	if (hmem) {
+		hints->caps |= FI_HMEM;
+		hints->domain_attr->mr_mode |= FI_MR_HMEM;
+	}
+	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, list);
+	fi_freeinfo(hints);
+	if (ret == -FI_ENODATA) {
+		*list = NULL;
+		return 0;
+	}
+	if (ret) {
+		*list = NULL;
+		set_err(err, errlen, "%s: fi_getinfo with FI_HMEM: %s", provider, fi_strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Register GPU gpu's buffer on an open domain and release it again. Returns 0 or -fi_errno. */
+static int hmem_register(struct fid_domain *dom, const struct fi_info *info, void *buf, int gpu,
+			 uint64_t key)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = GPU_BUF_BYTES };
+	struct fi_mr_attr attr = {
+		.mr_iov = &iov,
+		.iov_count = 1,
+		.access = FI_SEND | FI_RECV | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE,
+		.requested_key = (info->domain_attr->mr_mode & FI_MR_PROV_KEY) ? 0 : key,
+		.iface = FI_HMEM_CUDA,
+	};
+	struct fid_mr *mr = NULL;
+	int ret;
+
+	attr.device.cuda = gpu;
+	ret = fi_mr_regattr(dom, &attr, 0, &mr);
+	if (ret)
+		return ret;
+	return fi_close(&mr->fid);
+}
+
+/* True when a registration error means "this libfabric cannot register CUDA memory at all"
+ * (built without CUDA, hmem iface not initialised) rather than a broken GPUDirect path. */
+static bool hmem_unsupported(int ret)
+{
+	return ret == -FI_ENOSYS || ret == -FI_EOPNOTSUPP;
+}
+
+struct hmem_run {
+	const struct gpu_opts *o;
+	struct gpu_bufs *bufs;
+	struct fi_info *hmem;         /* fi_getinfo with FI_HMEM, every domain */
+	struct fi_info *plain;        /* without FI_HMEM, only when a domain lacks it */
+	bool plain_done;
+	size_t ndom;                  /* domains offering FI_HMEM */
+	int registered_domains;
+	char note[CHECK_DETAIL_MAX];  /* non-fatal findings for the detail */
+};
+
+/* Register the GPUs paired with domain di on the open domain. Returns 0 (a non-efa provider
+ * that cannot register CUDA memory at all is a note), or -1 with c failed. */
+static int hmem_register_pairs(struct hmem_run *h, size_t di, struct fid_domain *dom,
+			       const struct fi_info *info, struct check_result *c)
+{
+	const char *name = info->domain_attr->name;
+	size_t ngpus = (size_t)h->bufs->n;
+	size_t pairs = h->ndom > ngpus ? h->ndom : ngpus;
+	int ret;
+
+	for (size_t k = di; k < pairs; k += h->ndom) {
+		int g = (int)(k % ngpus);
+
+		ret = hmem_register(dom, info, h->bufs->ptr[g], g, k + 1);
+		if (ret && hmem_unsupported(ret) && !provider_is_efa(h->o->provider)) {
+			str_appendf(h->note, sizeof(h->note),
+				    "; %s: FI_HMEM offered but CUDA memory registration unsupported "
+				    "(%s), GPUDirect RDMA not tested", name, fi_strerror(-ret));
+			return 0;
+		}
+		if (ret) {
+			check_fail(c, "%s: GPU %d memory registration failed: %s", name, g,
+				   fi_strerror(-ret));
+			return -1;
+		}
+	}
+	h->registered_domains++;
+	return 0;
+}
+
+/* Open domain di (info), register its GPUs, close it. Returns 0, or -1 with c failed. */
+static int hmem_domain(struct hmem_run *h, size_t di, const struct fi_info *info,
+		       struct check_result *c)
+{
+	const char *name = info->domain_attr->name;
+	struct fid_fabric *fab = NULL;
+	struct fid_domain *dom = NULL;
+	int ret, rc = -1;
+
+	if ((ret = fi_fabric(info->fabric_attr, &fab, NULL))) {
+		check_fail(c, "%s: fi_fabric: %s", name, fi_strerror(-ret));
+		goto out;
+	}
+	if ((ret = fi_domain(fab, (struct fi_info *)info, &dom, NULL))) {
+		check_fail(c, "%s: fi_domain: %s", name, fi_strerror(-ret));
+		goto out;
+	}
+	rc = hmem_register_pairs(h, di, dom, info, c);
+out:
+	if (dom)
+		fi_close(&dom->fid);
+	if (fab)
+		fi_close(&fab->fid);
+	return rc;
+}
+
+/* Is domain name listed without FI_HMEM? Asks fi_getinfo (once) only when needed. */
+static int domain_exists(struct hmem_run *h, const char *name, char *err, size_t errlen)
+{
+	if (!h->plain_done) {
+		if (provider_getinfo(h->o->provider, false, &h->plain, err, errlen))
+			return -1;
+		h->plain_done = true;
+	}
+	return find_domain(h->plain, name, false) != NULL;
+}
+
+/* Find the domains that offer FI_HMEM (infos[] filled with a copy of each). A domain without
+ * it fails the check for efa and is a note otherwise. Returns the number found, or -1 with c
+ * failed. */
+static int hmem_probe(struct hmem_run *h, struct fi_info **infos, struct check_result *c)
+{
+	const struct gpu_opts *o = h->o;
+	char err[GPU_ERR_MAX], missing[CHECK_DETAIL_MAX / 2] = "";
+	const struct fi_info *match;
+	int n = 0, exists;
+
+	if (provider_getinfo(o->provider, true, &h->hmem, err, sizeof(err)))
+		goto fail;
+	for (size_t i = 0; i < o->ndomains; i++) {
+		const char *name = o->domains[i];
+
+		if ((match = find_domain(h->hmem, name, true))) {
+			if (!(infos[n++] = fi_dupinfo(match))) {
+				set_err(err, sizeof(err), "%s: fi_dupinfo: out of memory", name);
+				goto fail;
+			}
+			continue;
+		}
+		if ((exists = domain_exists(h, name, err, sizeof(err))) < 0)
+			goto fail;
+		if (!exists) {
+			set_err(err, sizeof(err), "%s: no such %s domain", name, o->provider);
+			goto fail;
+		}
+		if (provider_is_efa(o->provider)) {
+			set_err(err, sizeof(err), "%s: no FI_HMEM: GPUDirect RDMA unavailable", name);
+			goto fail;
+		}
+		str_appendf(missing, sizeof(missing), "%s%s", missing[0] ? ", " : "", name);
+	}
+	if (missing[0])
+		str_appendf(h->note, sizeof(h->note),
+			    "; %s: no FI_HMEM support (%s), GPUDirect RDMA not tested",
+			    o->provider, missing);
+	return n;
+fail:
+	check_fail(c, "%s", err);
+	return -1;
+}
+
+static void free_infos(struct fi_info **infos, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (infos[i])
+			fi_freeinfo(infos[i]);
+	free(infos);
+}
+
+/* The GPUDirect RDMA path on every domain. Returns 0, or -1 with c failed. */
+static int gpu_hmem_check(struct hmem_run *h, int ngpus, struct check_result *c)
+{
+	struct fi_info **infos;
+	int n, rc = -1;
+
+	if (!h->o->ndomains || !h->o->provider)
+		return 0;
+	infos = calloc(h->o->ndomains, sizeof(*infos));
+	if (!infos) {
+		check_fail(c, "GPU memory registration: out of memory");
+		return -1;
+	}
+	n = hmem_probe(h, infos, c);
+	if (n < 0)
+		goto out;
+	h->ndom = (size_t)n;
+	if (n > 0 && gpu_bufs_alloc(h->bufs, ngpus, c))
+		goto out;
+	for (size_t i = 0; i < h->ndom; i++)
+		if (hmem_domain(h, i, infos[i], c))
+			goto out;
+	rc = 0;
+out:
+	gpu_bufs_free(h->bufs);
+	free_infos(infos, h->o->ndomains);
+	if (h->hmem)
+		fi_freeinfo(h->hmem);
+	if (h->plain)
+		fi_freeinfo(h->plain);
+	h->hmem = h->plain = NULL;
+	return rc;
+}
+
+/* ---- the check ---------------------------------------------------------------- */
+
+static int no_runtime(const struct gpu_opts *o, const char *err, struct check_result *c)
+{
+	if (o->expected_gpus > 0) {
+		check_detail(c, "libcudart not found (%s), expected %d GPUs", err, o->expected_gpus);
+		check_fail(c, "libcudart not found, expected %d GPUs", o->expected_gpus);
+		return -1;
+	}
+	check_skip(c, "libcudart not found (%s): no GPU check", err);
+	return 0;
+}
+
+/* Count GPUs against the expectation. Returns 1 to go on with ngpus set, 0 when the check is
+ * finished (skipped), -1 when it failed. */
+static int gpu_count(const struct gpu_opts *o, const struct cudart *rt, int *ngpus,
+		     struct check_result *c)
+{
+	int n = 0, e = rt->cudaGetDeviceCount(&n);
+	char why[GPU_ERR_MAX] = "";
+
+	if (e != EFA_CUDA_SUCCESS) {
+		snprintf(why, sizeof(why), " (cudaGetDeviceCount: %s)", cuda_strerror(rt, e));
+		n = 0;
+	}
+	*ngpus = n;
+	if (n > GPU_MAX) {
+		check_fail(c, "cudaGetDeviceCount: %d GPUs, more than %d", n, GPU_MAX);
+		return -1;
+	}
+	if (n > 0 && (o->expected_gpus < 0 || n == o->expected_gpus))
+		return 1;
+	if (o->expected_gpus > 0) {
+		check_fail(c, "%d/%d GPUs%s", n, o->expected_gpus, why);
+		check_metric(c, "gpus", n);
+		return -1;
+	}
+	check_skip(c, "no GPUs%s", why);
+	return 0;
+}
+
+int gpu_check(const struct gpu_opts *o, struct check_result *c)
+{
+	struct cudart rt;
+	struct gpu_bufs bufs = { .rt = &rt };
+	struct hmem_run h = { .o = o, .bufs = &bufs };
+	char err[GPU_ERR_MAX + CONFIG_PATH_MAX], ver[96];
+	int ngpus = 0, rc;
+
+	if (o->expected_gpus == 0) {
+		check_skip(c, "no GPUs expected (ExpectedGPUs=0)");
+		return 0;
+	}
+	if (cudart_open(o->cfg ? o->cfg->cuda_library : NULL, &rt, err, sizeof(err)))
+		return no_runtime(o, err, c);
+	rc = gpu_count(o, &rt, &ngpus, c);
+	if (rc <= 0)
+		goto out;
+	check_metric(c, "gpus", ngpus);
+	cuda_versions(&rt, ver, sizeof(ver));
+	rc = gpu_hmem_check(&h, ngpus, c) ? -1 : 1;
+	if (rc < 0)
+		goto out;
+	check_metric(c, "hmem_domains", h.registered_domains);
+	if (o->expected_gpus > 0)
+		check_detail(c, "%d/%d GPUs%s", ngpus, o->expected_gpus, ver);
+	else
+		check_detail(c, "%d GPUs%s", ngpus, ver);
+	if (h.registered_domains)
+		str_appendf(c->detail, sizeof(c->detail), ", GPU memory registered on %d domain%s",
+			    h.registered_domains, h.registered_domains == 1 ? "" : "s");
+	else if (!o->ndomains)
+		str_appendf(c->detail, sizeof(c->detail), ", no domains to register GPU memory on");
+	str_appendf(c->detail, sizeof(c->detail), "%s", h.note);
+out:
+	cudart_close(&rt);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- the check ------------------------------------------------------------------------------ */
+
+/* ExpectedGPUs=, else the instance profile's GPU count, else -1 (unknown: count not judged). */
+static int expected_gpus(const struct check_ctx *ctx)
+{
+	struct profile_table t = { 0 };
+	struct instance_profile p;
+	char type[64] = "", err[256];
+	int n = -1;
+
+	if (ctx->cfg->expected_gpus >= 0)
+		return ctx->cfg->expected_gpus;
+	if (ctx->cfg->instance_type[0])
+		str_copy(type, sizeof(type), ctx->cfg->instance_type);
+	else if (instance_type_read(ctx->sysfs_root, type, sizeof(type)) < 0)
+		return -1;
+	if (profiles_load(&t, ctx->cfg->instance_profiles, err, sizeof(err)) == 0 &&
+	    profiles_lookup(&t, type, &p) == 0)
+		n = p.gpus;
+	profiles_free(&t);
+	return n;
+}
+
+static void gpu_run(struct check_ctx *ctx)
+{
+	struct gpu_opts g = {
+		.cfg = ctx->cfg,
+		.provider = ctx->cfg->provider,
+		.domains = ctx->domains->name,
+		.ndomains = ctx->domains->n,
+		.expected_gpus = expected_gpus(ctx),
+	};
+	struct check_result c;
+	int64_t t0 = now_ms();
+
+	progress_begin("gpu", NULL);
+	check_init(&c, "gpu", NULL);
+	gpu_check(&g, &c);
+	check_finish(&c, t0);
+}
+
+const struct local_check check_gpu = { "gpu", gpu_run };

@@ -1,0 +1,179 @@
+/*
+ * metrics.c -- Prometheus text exposition format 0.0.4 (see metrics.h).
+ */
+#include "core/metrics.h"
+#include "core/report.h"
+#include "slurm/state.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define METRICS_MAX (1 << 20)
+
+struct out {
+	char *buf;
+	size_t size, len;
+	bool overflow;
+};
+
+static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->size - o->len) {
+		o->overflow = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+/* Label values escape backslash, double quote and newline. */
+static void label_escape(const char *s, char *dst, size_t size)
+{
+	size_t j = 0;
+
+	for (; *s && j + 3 < size; s++) {
+		if (*s == '\\' || *s == '"') {
+			dst[j++] = '\\';
+			dst[j++] = *s;
+		} else if (*s == '\n') {
+			dst[j++] = '\\';
+			dst[j++] = 'n';
+		} else {
+			dst[j++] = *s;
+		}
+	}
+	dst[j] = '\0';
+}
+
+static void header(struct out *o, const char *name, const char *type, const char *help)
+{
+	emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void check_labels(const struct check_result *c, char *buf, size_t size)
+{
+	char name[2 * CHECK_NAME_MAX + 1], target[2 * CHECK_TARGET_MAX + 1];
+
+	label_escape(c->name, name, sizeof(name));
+	label_escape(c->target, target, sizeof(target));
+	snprintf(buf, size, "check=\"%s\",target=\"%s\"", name, target);
+}
+
+static bool metric_value(const struct check_result *c, const char *name, double *v)
+{
+	for (int i = 0; i < c->nmetrics; i++) {
+		if (!strcmp(c->metrics[i].name, name)) {
+			*v = c->metrics[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+typedef void (*check_emit_fn)(struct out *o, const struct check_result *c, const char *labels);
+
+static void emit_ok(struct out *o, const struct check_result *c, const char *labels)
+{
+	emit(o, "efa_check_check_ok{%s} %d\n", labels, c->status != CHECK_FAIL);
+}
+
+static void emit_skipped(struct out *o, const struct check_result *c, const char *labels)
+{
+	emit(o, "efa_check_check_skipped{%s} %d\n", labels, c->status == CHECK_SKIP);
+}
+
+static void emit_duration(struct out *o, const struct check_result *c, const char *labels)
+{
+	emit(o, "efa_check_check_duration_seconds{%s} %.3f\n", labels, c->duration_ms / 1000.0);
+}
+
+static void per_check(struct out *o, const struct report *r, check_emit_fn fn)
+{
+	char labels[4 * (CHECK_NAME_MAX + CHECK_TARGET_MAX)];
+
+	for (size_t i = 0; i < r->nchecks; i++) {
+		check_labels(&r->checks[i], labels, sizeof(labels));
+		fn(o, &r->checks[i], labels);
+	}
+}
+
+static void per_loopback(struct out *o, const struct report *r, const char *metric,
+			 const char *name, const char *help)
+{
+	char domain[2 * CHECK_TARGET_MAX + 1];
+	bool any = false;
+	double v;
+
+	for (size_t i = 0; i < r->nchecks; i++) {
+		const struct check_result *c = &r->checks[i];
+
+		if (strcmp(c->name, "loopback") || !metric_value(c, metric, &v))
+			continue;
+		if (!any)
+			header(o, name, "gauge", help);
+		any = true;
+		label_escape(c->target, domain, sizeof(domain));
+		emit(o, "%s{domain=\"%s\"} %g\n", name, domain, v);
+	}
+}
+
+long metrics_format(const struct report *r, double finished_at, long runs, char *buf, size_t size)
+{
+	struct out o = { .buf = buf, .size = size };
+
+	if (!size)
+		return -1;
+	buf[0] = '\0';
+	header(&o, "efa_check_ok", "gauge", "1 if the last efa-check run passed every check.");
+	emit(&o, "efa_check_ok %d\n", report_ok(r));
+	header(&o, "efa_check_check_ok", "gauge", "1 if the check passed or was skipped, 0 if it failed.");
+	per_check(&o, r, emit_ok);
+	header(&o, "efa_check_check_skipped", "gauge", "1 if the check could not run on this node.");
+	per_check(&o, r, emit_skipped);
+	header(&o, "efa_check_check_duration_seconds", "gauge", "Duration of each check.");
+	per_check(&o, r, emit_duration);
+	per_loopback(&o, r, "write_gbps", "efa_check_loopback_write_gbps",
+		     "Loopback RMA write bandwidth per libfabric domain, Gb/s.");
+	per_loopback(&o, r, "latency_us", "efa_check_loopback_latency_us",
+		     "Loopback small-message latency per libfabric domain, microseconds.");
+	header(&o, "efa_check_duration_seconds", "gauge", "Duration of the whole efa-check run.");
+	emit(&o, "efa_check_duration_seconds %.3f\n", r->duration_ms / 1000.0);
+	header(&o, "efa_check_last_run_timestamp_seconds", "gauge",
+	       "Unix time the last real efa-check run finished.");
+	emit(&o, "efa_check_last_run_timestamp_seconds %.3f\n", finished_at);
+	header(&o, "efa_check_runs_total", "counter", "Real efa-check runs recorded in StateDir.");
+	emit(&o, "efa_check_runs_total %ld\n", runs);
+	return o.overflow ? -1 : (long)o.len;
+}
+
+int metrics_write(const char *path, const struct report *r, double finished_at, long runs)
+{
+	char *buf = malloc(METRICS_MAX);
+	long n;
+	int rc = -1;
+
+	if (!buf)
+		return -1;
+	n = metrics_format(r, finished_at, runs, buf, METRICS_MAX);
+	if (n < 0) {
+		errno = EOVERFLOW;
+		goto out;
+	}
+	rc = write_file_atomic(path, buf, (size_t)n, 0644);
+out:
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,275 @@
+/*
+ * fabric.c -- libfabric discovery (see fabric.h).
+ *
+ * Hints are built the way fabtests (common/shared.c) builds them for RDM tests:
+ * FI_EP_RDM, the capabilities we use, the FI_CONTEXT/FI_CONTEXT2 modes we honour, and the
+ * "basic map" mr_mode bits we know how to handle, so providers that need them (efa) match.
+ */
+#include "fabric/fabric.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rdma/fabric.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_errno.h>
+
+#include "core/report.h"
+#include "core/strutil.h"
+
+#define FABRIC_MIN_API FI_VERSION(1, 9)
+
+void fabric_version(char *buf, size_t size)
+{
+	uint32_t v = fi_version();
+	/* fi_version() carries major.minor only; the revision is the header's when the
+	 * runtime is the library we were built against. */
+	unsigned rev = FI_MAJOR(v) == FI_MAJOR_VERSION && FI_MINOR(v) == FI_MINOR_VERSION ?
+		       (unsigned)FI_REVISION_VERSION : 0u;
+
+	snprintf(buf, size, "%u.%u.%u", FI_MAJOR(v), FI_MINOR(v), rev);
+}
+
+uint32_t fabric_api_version(void)
+{
+	uint32_t header = FI_VERSION(FI_MAJOR_VERSION, FI_MINOR_VERSION);
+	uint32_t runtime = fi_version();
+	uint32_t v = header < runtime ? header : runtime;
+
+	return v < FABRIC_MIN_API ? FABRIC_MIN_API : v;
+}
+
+struct fi_info *fabric_rdm_hints(const char *provider, const char *domain)
+{
+	struct fi_info *hints = fi_allocinfo();
+
+	if (!hints)
+		return NULL;
+	hints->ep_attr->type = FI_EP_RDM;
+	hints->caps = FI_MSG | FI_RMA;
+	hints->mode = FI_CONTEXT | FI_CONTEXT2;
+	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY;
+	hints->domain_attr->threading = FI_THREAD_DOMAIN;
+	if (provider && *provider && !(hints->fabric_attr->prov_name = strdup(provider)))
+		goto fail;
+	if (domain && *domain && !(hints->domain_attr->name = strdup(domain)))
+		goto fail;
+	return hints;
+fail:
+	fi_freeinfo(hints);
+	return NULL;
+}
+
+void fabric_prepare_env(const char *provider)
+{
+	if (provider && !strcmp(provider, "efa"))
+		setenv("FI_EFA_ENABLE_SHM_TRANSFER", "0", 1);
+}
+
+/* ---- unique name lists ---------------------------------------------------------- */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool names_contain(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+static int names_add_unique(struct fabric_domains *d, const char *name)
+{
+	char **grown;
+
+	if (!name || names_contain(d->name, d->n, name))
+		return 0;
+	grown = realloc(d->name, (d->n + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	d->name = grown;
+	if (!(d->name[d->n] = strdup(name)))
+		return -1;
+	d->n++;
+	return 0;
+}
+
+void fabric_domains_free(struct fabric_domains *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->name[i]);
+	free(d->name);
+	d->name = NULL;
+	d->n = 0;
+}
+
+static void names_join(const struct fabric_domains *d, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < d->n; i++)
+		str_appendf(buf, size, "%s%s", i ? ", " : "", d->name[i]);
+}
+
+/* ---- fi_getinfo queries ----------------------------------------------------------- */
+
+static int getinfo_rdm(const char *provider, struct fi_info **info)
+{
+	struct fi_info *hints = fabric_rdm_hints(provider, NULL);
+	int ret;
+
+	*info = NULL;
+	if (!hints)
+		return -FI_ENOMEM;
+	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, info);
+	fi_freeinfo(hints);
+	if (!ret && !*info)
+		ret = -FI_ENODATA;
+	return ret;
+}
+
+/* The providers fi_getinfo offers for RDM with FI_MSG|FI_RMA, e.g. "shm, tcp;ofi_rxm". */
+static void available_providers(char *buf, size_t size)
+{
+	struct fabric_domains provs = { 0 };
+	struct fi_info *info = NULL;
+
+	if (getinfo_rdm(NULL, &info)) {
+		str_copy(buf, size, "none");
+		return;
+	}
+	for (struct fi_info *cur = info; cur; cur = cur->next)
+		if (names_add_unique(&provs, cur->fabric_attr->prov_name))
+			break;
+	fi_freeinfo(info);
+	qsort(provs.name, provs.n, sizeof(*provs.name), name_cmp);
+	names_join(&provs, buf, size);
+	fabric_domains_free(&provs);
+}
+
+static void fail_provider_missing(const char *provider, int ret, struct check_result *c)
+{
+	char avail[256];
+	const char *restrict_env = getenv("FI_PROVIDER");
+
+	available_providers(avail, sizeof(avail));
+	if (ret == -FI_ENODATA)
+		check_detail(c, "provider %s not found for FI_EP_RDM with FI_MSG|FI_RMA; available: %s%s%s",
+			     provider, avail, restrict_env ? "; FI_PROVIDER=" : "",
+			     restrict_env ? restrict_env : "");
+	else
+		check_detail(c, "provider %s: fi_getinfo: %s; available: %s", provider,
+			     fi_strerror(-ret), avail);
+	if (ret == -FI_ENODATA)
+		check_fail(c, "provider %s not found", provider);
+	else
+		check_fail(c, "provider %s: fi_getinfo: %s", provider, fi_strerror(-ret));
+}
+
+static int collect_domains(const struct fi_info *info, struct fabric_domains *all, char *layered,
+			   size_t size)
+{
+	layered[0] = '\0';
+	for (const struct fi_info *cur = info; cur; cur = cur->next) {
+		if (!layered[0] && cur->fabric_attr->prov_name)
+			str_copy(layered, size, cur->fabric_attr->prov_name);
+		if (names_add_unique(all, cur->domain_attr->name))
+			return -1;
+	}
+	qsort(all->name, all->n, sizeof(*all->name), name_cmp);
+	return 0;
+}
+
+/* Keep only the wanted domains that exist; name the missing ones in c. Returns the number
+ * missing, or -1 on allocation failure. */
+static int select_wanted(const struct fabric_domains *all, char *const *want, size_t nwant,
+			 struct fabric_domains *out, struct check_result *c)
+{
+	char missing[CHECK_REASON_MAX] = "";
+	int nmissing = 0;
+
+	for (size_t i = 0; i < nwant; i++) {
+		if (names_contain(all->name, all->n, want[i])) {
+			if (names_add_unique(out, want[i]))
+				return -1;
+			continue;
+		}
+		str_appendf(missing, sizeof(missing), "%s%s", nmissing ? ", " : "", want[i]);
+		nmissing++;
+	}
+	if (nmissing) {
+		char offered[256];
+
+		names_join(all, offered, sizeof(offered));
+		check_detail(c, "domain%s %s missing; offered: %s", nmissing > 1 ? "s" : "",
+			     missing, all->n ? offered : "none");
+		check_fail(c, "domain%s %s missing", nmissing > 1 ? "s" : "", missing);
+	}
+	return nmissing;
+}
+
+static void describe_domains(const char *provider, const char *layered,
+			     const struct fabric_domains *d, struct check_result *c)
+{
+	char names[256], version[32];
+
+	names_join(d, names, sizeof(names));
+	fabric_version(version, sizeof(version));
+	check_detail(c, "%s: %zu domain%s (%s), libfabric %s%s%s%s", provider, d->n,
+		     d->n == 1 ? "" : "s", names, version,
+		     strcmp(layered, provider) ? " (" : "", strcmp(layered, provider) ? layered : "",
+		     strcmp(layered, provider) ? ")" : "");
+}
+
+int fabric_provider_check(const char *provider, char *const *want, size_t nwant,
+			  struct fabric_domains *domains, struct check_result *c)
+{
+	struct fabric_domains all = { 0 };
+	struct fi_info *info = NULL;
+	char layered[64];
+	int64_t t0 = now_ms();
+	int ret;
+
+	check_init(c, "provider", provider);
+	domains->name = NULL;
+	domains->n = 0;
+	if (fabric_load_error()) {
+		check_detail(c, "libfabric could not be loaded: %s; install libfabric (on EFA nodes the "
+			     "AWS EFA installer's, /opt/amazon/efa)", fabric_load_error());
+		check_fail(c, "libfabric not loadable");
+		ret = -1;
+		goto out;
+	}
+	ret = getinfo_rdm(provider, &info);
+	if (ret) {
+		fail_provider_missing(provider, ret, c);
+		goto out;
+	}
+	if (collect_domains(info, &all, layered, sizeof(layered)))
+		goto nomem;
+	if (!nwant) {
+		*domains = all;
+		all = (struct fabric_domains){ 0 };
+	} else {
+		ret = select_wanted(&all, want, nwant, domains, c);
+		if (ret < 0)
+			goto nomem;
+	}
+	if (c->status != CHECK_FAIL)
+		describe_domains(provider, layered, domains, c);
+	ret = c->status == CHECK_FAIL ? -1 : 0;
+	goto out;
+nomem:
+	check_fail(c, "provider %s: out of memory", provider);
+	ret = -1;
+out:
+	fi_freeinfo(info);
+	fabric_domains_free(&all);
+	c->duration_ms = now_ms() - t0;
+	return ret ? -1 : 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * cmd_prolog.c -- `efa-check prolog`: the Slurm Prolog (Prolog=, with PrologFlags=Alloc).
+ *
+ * Runs the local checks within Timeout (the drain RPC included), reusing a fresh ok result
+ * (CacheTTL) unless the job asked for --efa-check (SPANK_EFA_CHECK in the environment);
+ * concurrent prologs share one run (policy.h). On failure, per OnFail:
+ *   drain-requeue  drain with "efa-check: <reason>", exit 1: Slurm requeues the job, and the
+ *                  node keeps the precise reason (slurmctld only sets "Prolog error" on a node
+ *                  that is not already drained);
+ *   drain          drain, exit 0 (the job runs; the node takes no new jobs);
+ *   log            only log.
+ * When the drain could not be done (slurmctld down or hung, node unknown), the prolog exits 1
+ * in every mode but log, so that Slurm itself takes the node out ("Prolog error").
+ * Every decision goes to syslog; --json prints the report, --verbose mirrors the log.
+ */
+#include "cli/cli.h"
+#include "core/config.h"
+#include "slurm/drain.h"
+#include "core/logging.h"
+#include "slurm/policy.h"
+#include "core/report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static bool job_asked_for_check(void)
+{
+	const char *v = getenv("SPANK_EFA_CHECK");
+
+	return v && *v;
+}
+
+static const char *job_id(void)
+{
+	const char *v = getenv("SLURM_JOB_ID");
+
+	return v && *v ? v : "-";
+}
+
+static int act_on_failure(const struct policy *p, const struct report *r)
+{
+	enum on_fail f = p->cfg->on_fail;
+	bool out_of_service;
+
+	if (f == ON_FAIL_LOG) {
+		log_msg(LOG_WARNING, "node %s: job %s: unhealthy, OnFail=log: not draining: %s",
+			p->o->node, job_id(), r->reason);
+		return EXIT_HEALTHY;
+	}
+	out_of_service = policy_drain(p, r->reason);
+	if (f == ON_FAIL_DRAIN_REQUEUE) {
+		log_msg(LOG_NOTICE, "node %s: job %s: prolog fails so Slurm requeues the job",
+			p->o->node, job_id());
+		return EXIT_UNHEALTHY;
+	}
+	if (!out_of_service) {
+		log_msg(LOG_ERR, "node %s: job %s: drain not done: prolog fails so Slurm drains the node",
+			p->o->node, job_id());
+		return EXIT_UNHEALTHY;
+	}
+	return EXIT_HEALTHY;
+}
+
+static int prolog_run(const struct cli_opts *o, const struct efa_config *cfg)
+{
+	struct policy p;
+	struct report r;
+	enum result_source src;
+	bool bypass = job_asked_for_check();
+	int rc;
+
+	policy_init(&p, o, cfg, "prolog", cfg->timeout_s * 1000);
+	log_msg(LOG_DEBUG, "node %s: job %s: prolog starts%s", o->node, job_id(),
+		bypass ? " (job asked for --efa-check: cache bypassed)" : "");
+	src = policy_obtain(&p, cfg->cache_ttl_s, bypass, &r);
+	if (src == RESULT_NONE) {
+		log_msg(LOG_ERR, "node %s: job %s: no check result, letting the job start", o->node,
+			job_id());
+		rc = EXIT_HEALTHY;
+	} else if (report_ok(&r)) {
+		rc = EXIT_HEALTHY;
+	} else {
+		rc = act_on_failure(&p, &r);
+	}
+	if (o->json && src != RESULT_NONE)
+		report_write_json(&r, stdout);
+	report_free(&r);
+	return rc;
+}
+
+int cmd_prolog(int argc, char **argv)
+{
+	return policy_main(argc, argv, "prolog", prolog_run);
+}

@@ -1,0 +1,319 @@
+/*
+ * drain.c -- drain/resume rules and the bounded libslurm RPC (see drain.h).
+ */
+#include "slurm/drain.h"
+#include "core/strutil.h"
+
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+bool reason_is_ours(const char *reason)
+{
+	return reason && !strncmp(reason, EFA_REASON_PREFIX, sizeof(EFA_REASON_PREFIX) - 1);
+}
+
+bool node_is_down(uint32_t state)
+{
+	return (state & NODE_STATE_BASE) == NODE_STATE_DOWN;
+}
+
+bool node_is_drained(uint32_t state)
+{
+	return (state & NODE_STATE_DRAIN) != 0;
+}
+
+enum drain_verdict drain_decide(const struct node_view *n, const char *new_reason)
+{
+	if (!n->found)
+		return DRAIN_SKIP_UNKNOWN;
+	if (node_is_down(n->state))
+		return DRAIN_SKIP_DOWN;
+	if (n->reason[0] && !reason_is_ours(n->reason))
+		return DRAIN_SKIP_ADMIN;
+	if (node_is_drained(n->state) && !n->reason[0])
+		return DRAIN_SKIP_ADMIN;
+	if (node_is_drained(n->state) && !strcmp(n->reason, new_reason))
+		return DRAIN_NOTHING;
+	return DRAIN_APPLY;
+}
+
+enum drain_verdict resume_decide(const struct node_view *n)
+{
+	if (!n->found)
+		return DRAIN_SKIP_UNKNOWN;
+	if (node_is_down(n->state))
+		return DRAIN_SKIP_DOWN;
+	if (!node_is_drained(n->state))
+		return DRAIN_NOTHING;
+	if (!reason_is_ours(n->reason))
+		return DRAIN_SKIP_ADMIN;
+	return DRAIN_APPLY;
+}
+
+const char *drain_verdict_name(enum drain_verdict v)
+{
+	switch (v) {
+	case DRAIN_APPLY: return "apply";
+	case DRAIN_NOTHING: return "nothing to do";
+	case DRAIN_SKIP_ADMIN: return "skipped, reason is not efa-check's";
+	case DRAIN_SKIP_DOWN: return "skipped, node is DOWN";
+	case DRAIN_SKIP_UNKNOWN: return "skipped, node unknown to slurmctld";
+	}
+	return "?";
+}
+
+/* ---- the child: libslurm calls --------------------------------------------- */
+
+/* slurmd runs HealthCheckProgram with an empty environment, so SLURM_CONF is missing when
+ * slurmd was started with a non-default configuration (slurmd -f FILE, or SLURM_CONF in its
+ * environment). Then we use slurmd's own: the nearest ancestor named "slurmd". Without one,
+ * libslurm's defaults apply (/etc/slurm/slurm.conf, configless /run/slurm/conf). */
+#define ANCESTOR_DEPTH_MAX 8
+#define PROC_FILE_MAX 65536
+
+static long read_proc_file(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	long total = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	while ((size_t)total < size - 1 && (n = read(fd, buf + total, size - 1 - (size_t)total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+static pid_t parent_of(pid_t pid, char *comm, size_t commsize)
+{
+	char stat[512], *open_paren, *close_paren;
+	long ppid;
+
+	if (read_proc_file(pid, "stat", stat, sizeof(stat)) <= 0)
+		return -1;
+	open_paren = strchr(stat, '(');
+	close_paren = strrchr(stat, ')');
+	if (!open_paren || !close_paren || close_paren < open_paren)
+		return -1;
+	*close_paren = '\0';
+	str_copy(comm, commsize, open_paren + 1);
+	if (sscanf(close_paren + 2, "%*c %ld", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* In a NUL-separated list, the value after "-f" / "--conf-file", or of "SLURM_CONF=". */
+static bool nul_list_find(const char *buf, long len, bool args, char *out, size_t size)
+{
+	for (const char *p = buf; p < buf + len; p += strlen(p) + 1) {
+		const char *next = p + strlen(p) + 1;
+
+		if (args && (!strcmp(p, "-f") || !strcmp(p, "--conf-file")) && next < buf + len)
+			return str_copy(out, size, next);
+		if (!args && !strncmp(p, "SLURM_CONF=", 11))
+			return str_copy(out, size, p + 11);
+	}
+	return false;
+}
+
+static bool slurmd_conf(pid_t pid, char *out, size_t size)
+{
+	static char buf[PROC_FILE_MAX];
+	long n;
+
+	n = read_proc_file(pid, "cmdline", buf, sizeof(buf));
+	if (n > 0 && nul_list_find(buf, n, true, out, size) && out[0] == '/')
+		return true;
+	n = read_proc_file(pid, "environ", buf, sizeof(buf));
+	return n > 0 && nul_list_find(buf, n, false, out, size) && out[0] == '/';
+}
+
+static void use_slurmd_conf(void)
+{
+	char comm[64], conf[4096];
+	pid_t pid = getppid();
+
+	if (getenv("SLURM_CONF"))
+		return;
+	for (int depth = 0; pid > 1 && depth < ANCESTOR_DEPTH_MAX; depth++) {
+		pid_t parent = parent_of(pid, comm, sizeof(comm));
+
+		if (!strcmp(comm, "slurmd")) {
+			if (slurmd_conf(pid, conf, sizeof(conf)) && access(conf, R_OK) == 0)
+				setenv("SLURM_CONF", conf, 1);
+			return;
+		}
+		pid = parent;
+	}
+}
+
+static int lookup_node(const char *node, struct node_rpc_result *out)
+{
+	node_info_msg_t *msg = NULL;
+
+	if (slurm_load_node_single(&msg, (char *)node, SHOW_ALL) != SLURM_SUCCESS) {
+		snprintf(out->error, sizeof(out->error), "node lookup failed: %s",
+			 slurm_strerror(slurm_get_errno()));
+		return -1;
+	}
+	out->lookup_ok = true;
+	for (uint32_t i = 0; msg && i < msg->record_count; i++) {
+		node_info_t *ni = &msg->node_array[i];
+
+		if (!ni->name || strcmp(ni->name, node))
+			continue;
+		out->node.found = true;
+		out->node.state = ni->node_state;
+		str_copy(out->node.reason, sizeof(out->node.reason), ni->reason ? ni->reason : "");
+	}
+	if (!out->node.found)
+		snprintf(out->error, sizeof(out->error), "node %s unknown to slurmctld", node);
+	slurm_free_node_info_msg(msg);
+	return 0;
+}
+
+static void update_node(const char *node, enum node_action act, const char *reason,
+			struct node_rpc_result *out)
+{
+	update_node_msg_t m;
+
+	slurm_init_update_node_msg(&m);
+	m.node_names = (char *)node;
+	if (act == NODE_ACT_DRAIN) {
+		m.node_state = NODE_STATE_DRAIN;
+		m.reason = (char *)reason;
+	} else {
+		m.node_state = NODE_RESUME;
+	}
+	if (slurm_update_node(&m) == SLURM_SUCCESS)
+		out->updated = true;
+	else
+		snprintf(out->error, sizeof(out->error), "%s failed: %s",
+			 act == NODE_ACT_DRAIN ? "drain" : "resume", slurm_strerror(slurm_get_errno()));
+}
+
+static void rpc_child(const char *node, enum node_action act, const char *reason,
+		      struct node_rpc_result *out)
+{
+	use_slurmd_conf();
+	slurm_init(NULL);
+	if (lookup_node(node, out) < 0)
+		return;
+	if (act == NODE_ACT_LOOKUP)
+		return;
+	out->verdict = act == NODE_ACT_DRAIN ? drain_decide(&out->node, reason)
+					     : resume_decide(&out->node);
+	if (out->verdict == DRAIN_APPLY)
+		update_node(node, act, reason, out);
+}
+
+static void child_main(int fd, const char *node, enum node_action act, const char *reason)
+{
+	struct node_rpc_result res;
+	const char *p = (const char *)&res;
+	size_t left = sizeof(res);
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	memset(&res, 0, sizeof(res));
+	rpc_child(node, act, reason, &res);
+	res.completed = true;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	_exit(0);
+}
+
+/* ---- the parent: bounded wait ------------------------------------------------ */
+
+static int read_result(int fd, int64_t deadline_ms, struct node_rpc_result *out)
+{
+	char *p = (char *)out;
+	size_t got = 0;
+
+	while (got < sizeof(*out)) {
+		int64_t left = deadline_ms - now_ms();
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int rc;
+
+		if (left <= 0)
+			return -1;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc < 0 && errno != EINTR)
+			return -1;
+		if (rc <= 0)
+			continue;
+		n = read(fd, p + got, sizeof(*out) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -2;  /* the child died without answering */
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int node_rpc(const char *node, enum node_action act, const char *reason, int timeout_ms,
+	     struct node_rpc_result *out)
+{
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int fds[2], status;
+	pid_t pid;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		snprintf(out->error, sizeof(out->error), "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(out->error, sizeof(out->error), "fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		child_main(fds[1], node, act, reason);
+	}
+	close(fds[1]);
+	rc = read_result(fds[0], deadline, out);
+	close(fds[0]);
+	if (rc < 0) {
+		memset(out, 0, sizeof(*out));
+		if (rc == -2)
+			snprintf(out->error, sizeof(out->error), "libslurm call failed (RPC process died)");
+		else
+			snprintf(out->error, sizeof(out->error),
+				 "slurmctld did not answer within %d ms (RPC killed)", timeout_ms);
+		kill(pid, SIGKILL);
+		rc = -1;
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return rc;
+}

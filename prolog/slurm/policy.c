@@ -1,0 +1,319 @@
+/*
+ * policy.c -- result sharing, retry, drain and resume for prolog and health (see policy.h).
+ */
+#include "slurm/policy.h"
+#include "cli/cli.h"
+#include "core/config.h"
+#include "slurm/drain.h"
+#include "checks/engine.h"
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "core/report.h"
+#include "core/strutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RPC_BUDGET_MIN_MS 1000
+#define RPC_BUDGET_MAX_MS 10000
+#define CHECK_BUDGET_MIN_MS 1000
+/* Process start (loading libfabric and its providers' libraries takes ~200 ms on Debian) and
+ * exit happen outside our clock: keep this much of the total for them. */
+#define START_EXIT_MARGIN_MS 300
+
+int policy_main(int argc, char **argv, const char *mode,
+		int (*run)(const struct cli_opts *o, const struct efa_config *cfg))
+{
+	struct cli_opts o;
+	struct efa_config cfg;
+	int rc;
+
+	rc = cli_parse(argc, argv, NULL, &o);
+	if (rc)
+		return rc < 0 ? EXIT_HEALTHY : rc;
+	log_open(mode, o.verbose);
+	rc = cli_load_config(&o, &cfg);
+	if (rc)
+		log_msg(LOG_ERR, "node %s: configuration error: %s fails (exit %d)", o.node, mode, rc);
+	else
+		rc = run(&o, &cfg);
+	config_free(&cfg);
+	log_close();
+	return rc;
+}
+
+void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_config *cfg,
+		 const char *mode, int total_ms)
+{
+	int rpc = total_ms / 5;
+
+	if (rpc < RPC_BUDGET_MIN_MS)
+		rpc = RPC_BUDGET_MIN_MS;
+	if (rpc > RPC_BUDGET_MAX_MS)
+		rpc = RPC_BUDGET_MAX_MS;
+	memset(p, 0, sizeof(*p));
+	p->o = o;
+	p->cfg = cfg;
+	p->mode = mode;
+	p->t0_ms = now_ms();
+	if (total_ms > 4 * START_EXIT_MARGIN_MS)
+		total_ms -= START_EXIT_MARGIN_MS;
+	p->deadline_ms = p->t0_ms + total_ms;
+	p->rpc_budget_ms = rpc;
+	p->started_at = unix_now();
+}
+
+int policy_left_ms(const struct policy *p)
+{
+	int64_t left = p->deadline_ms - now_ms();
+
+	return left > 0 ? (int)left : 0;
+}
+
+/* Time the checks may use: what is left minus the RPC reserve (at least a little). */
+static int check_budget_ms(const struct policy *p)
+{
+	int left = policy_left_ms(p) - p->rpc_budget_ms;
+
+	return left > CHECK_BUDGET_MIN_MS ? left : CHECK_BUDGET_MIN_MS;
+}
+
+const char *result_source_name(enum result_source s)
+{
+	switch (s) {
+	case RESULT_RAN: return "ran";
+	case RESULT_CACHED: return "cached";
+	case RESULT_SHARED: return "shared";
+	case RESULT_NONE: return "none";
+	}
+	return "?";
+}
+
+/* ---- running the checks ------------------------------------------------------ */
+
+static bool check_may_be_transient(const struct check_result *c)
+{
+	if (c->status != CHECK_FAIL)
+		return true;
+	if (strstr(c->reason, "hung, killed") || strstr(c->reason, "crashed"))
+		return false;
+	return c->transient || !strcmp(c->name, "loopback") || !strcmp(c->name, "provider");
+}
+
+bool failure_is_transient(const struct report *r)
+{
+	size_t failed = 0;
+
+	for (size_t i = 0; i < r->nchecks; i++) {
+		if (!check_may_be_transient(&r->checks[i]))
+			return false;
+		failed += r->checks[i].status == CHECK_FAIL;
+	}
+	return failed > 0;
+}
+
+static int run_once(const struct policy *p, struct report *r, int budget_ms)
+{
+	struct engine_opts eo = { .cfg = p->cfg, .sysfs_root = p->o->sysfs_root };
+
+	report_init(r, p->mode, p->o->node);
+	return local_run(&eo, budget_ms, r);
+}
+
+static void run_with_retry(const struct policy *p, struct report *r)
+{
+	char first[sizeof(r->reason)];
+	int64_t t0 = now_ms();
+	long first_ms;
+	int rc = run_once(p, r, check_budget_ms(p));
+
+	if (rc == EXIT_HEALTHY || !p->cfg->retry_transient || !failure_is_transient(r))
+		return;
+	first_ms = (long)(now_ms() - t0);
+	if (check_budget_ms(p) < first_ms + 1000) {
+		log_msg(LOG_WARNING, "node %s: transient failure, no time left to retry: %s",
+			p->o->node, r->reason);
+		return;
+	}
+	str_copy(first, sizeof(first), r->reason);
+	log_msg(LOG_NOTICE, "node %s: retrying once after a transient failure: %s", p->o->node, first);
+	report_free(r);
+	run_once(p, r, check_budget_ms(p));
+	r->duration_ms = (long)(now_ms() - t0);
+	snprintf(r->note, sizeof(r->note), "retried once: %s",
+		 reason_is_ours(first) ? first + sizeof(EFA_REASON_PREFIX) : first);
+}
+
+/* ---- sharing the result --------------------------------------------------------- */
+
+/* Use the stored result if it can stand for this run. m returns what was stored (zeroed when
+ * nothing readable was), so that a run saving after it needs not read the file again. */
+static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypass,
+			struct report *r, enum result_source *src, struct state_meta *m_out)
+{
+	struct state_meta m;
+	enum cache_verdict v;
+	double now = unix_now();
+	int loaded = state_load_result(dirfd, r, &m);
+
+	if (m_out)
+		*m_out = m;
+	if (loaded < 0)
+		return false;
+	v = cache_verdict(&m, report_ok(r), now, p->started_at, ttl_s, bypass);
+	if (v == CACHE_MISS || strcmp(r->node, p->o->node)) {
+		report_free(r);
+		return false;
+	}
+	if (v == CACHE_FRESH) {
+		*src = RESULT_CACHED;
+		snprintf(r->note, sizeof(r->note), "cached result from %.0f s ago (run %ld)",
+			 now - m.finished_at, m.runs);
+	} else {
+		*src = RESULT_SHARED;
+		snprintf(r->note, sizeof(r->note), "result of a concurrent run (run %ld)", m.runs);
+	}
+	return true;
+}
+
+/* MetricsFile (if set) and the log line of a real run; runs = 0 when it is not counted. */
+static void publish_run(const struct policy *p, const struct report *r, double finished_at, long runs)
+{
+	if (p->cfg->metrics_file[0] && metrics_write(p->cfg->metrics_file, r, finished_at, runs) < 0)
+		log_msg(LOG_ERR, "node %s: cannot write MetricsFile %s: %s", p->o->node,
+			p->cfg->metrics_file, strerror(errno));
+	log_msg(report_ok(r) ? LOG_INFO : LOG_WARNING, "node %s: ran checks (run %ld) in %ld ms: %s%s%s",
+		p->o->node, runs, r->duration_ms, report_ok(r) ? "healthy" : r->reason,
+		r->note[0] ? "; " : "", r->note);
+}
+
+/* Save a run as last-report.json; prev is what the state dir held before it. */
+static void save_result(const struct policy *p, int dirfd, const struct report *r,
+			const struct state_meta *prev)
+{
+	struct state_meta m = { .started_at = p->started_at, .finished_at = unix_now(),
+				.runs = prev->runs + 1 };
+
+	if (state_save_result(dirfd, r, &m) < 0)
+		log_msg(LOG_ERR, "node %s: cannot save %s/%s: %s", p->o->node, p->cfg->state_dir,
+			STATE_REPORT_FILE, strerror(errno));
+	publish_run(p, r, m.finished_at, m.runs);
+}
+
+static enum result_source run_unshared(const struct policy *p, const char *why, struct report *r)
+{
+	log_msg(LOG_ERR, "node %s: %s; running the checks without cache or lock", p->o->node, why);
+	run_with_retry(p, r);
+	publish_run(p, r, unix_now(), 0);
+	return RESULT_RAN;
+}
+
+enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool bypass,
+				 struct report *r)
+{
+	enum result_source src = RESULT_RAN;
+	struct state_meta stored;
+	char err[512];
+	int dirfd, lockfd;
+
+	dirfd = state_dir_open(p->cfg->state_dir, err, sizeof(err));
+	if (dirfd < 0)
+		return run_unshared(p, err, r);
+	if (take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, NULL))
+		goto out;
+	lockfd = state_lock(dirfd, p->deadline_ms - p->rpc_budget_ms);
+	if (lockfd < 0) {
+		report_init(r, p->mode, p->o->node);
+		src = RESULT_NONE;
+		log_msg(LOG_ERR, "node %s: %s %s/%s: %s", p->o->node,
+			errno == ETIMEDOUT ? "no result within the deadline while waiting for" :
+			"cannot lock", p->cfg->state_dir, STATE_LOCK_FILE, strerror(errno));
+		goto out;
+	}
+	if (!take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, &stored)) {
+		run_with_retry(p, r);
+		save_result(p, dirfd, r, &stored);
+		src = RESULT_RAN;
+	}
+	state_unlock(lockfd);
+out:
+	if (src == RESULT_CACHED || src == RESULT_SHARED)
+		log_msg(LOG_INFO, "node %s: %s: %s", p->o->node, r->note,
+			report_ok(r) ? "healthy" : r->reason);
+	close(dirfd);
+	return src;
+}
+
+/* ---- acting on it --------------------------------------------------------------- */
+
+static int rpc_budget_now(const struct policy *p)
+{
+	int left = policy_left_ms(p);
+
+	return left > 0 ? left : 1;
+}
+
+bool policy_drain(const struct policy *p, const char *reason)
+{
+	struct node_rpc_result res;
+	const char *node = p->o->node;
+
+	if (node_rpc(node, NODE_ACT_DRAIN, reason, rpc_budget_now(p), &res) < 0 || !res.lookup_ok) {
+		log_msg(LOG_ERR, "node %s: could not drain (%s): %s", node, res.error, reason);
+		return false;
+	}
+	switch (res.verdict) {
+	case DRAIN_APPLY:
+		if (!res.updated) {
+			log_msg(LOG_ERR, "node %s: %s: %s", node, res.error, reason);
+			return false;
+		}
+		log_msg(LOG_WARNING, "node %s: drained: %s", node, reason);
+		return true;
+	case DRAIN_NOTHING:
+		log_msg(LOG_NOTICE, "node %s: already drained by efa-check: %s", node, res.node.reason);
+		return true;
+	case DRAIN_SKIP_ADMIN:
+		log_msg(LOG_WARNING, "node %s: not draining, keeping the reason that is not efa-check's "
+			"('%s'); would have drained: %s", node, res.node.reason, reason);
+		return node_is_drained(res.node.state);
+	case DRAIN_SKIP_DOWN:
+		log_msg(LOG_WARNING, "node %s: not draining a DOWN node: %s", node, reason);
+		return true;
+	case DRAIN_SKIP_UNKNOWN:
+		log_msg(LOG_ERR, "node %s: not draining, %s: %s", node, res.error, reason);
+		return false;
+	}
+	return false;
+}
+
+void policy_resume(const struct policy *p)
+{
+	struct node_rpc_result res;
+	const char *node = p->o->node;
+
+	if (node_rpc(node, NODE_ACT_RESUME, NULL, rpc_budget_now(p), &res) < 0 || !res.lookup_ok) {
+		log_msg(LOG_ERR, "node %s: could not resume (%s)", node, res.error);
+		return;
+	}
+	switch (res.verdict) {
+	case DRAIN_APPLY:
+		if (res.updated)
+			log_msg(LOG_NOTICE, "node %s: resumed (was drained: %s)", node, res.node.reason);
+		else
+			log_msg(LOG_ERR, "node %s: %s", node, res.error);
+		break;
+	case DRAIN_SKIP_ADMIN:
+		log_msg(LOG_INFO, "node %s: healthy, but not resuming: drained with a reason that is "
+			"not efa-check's ('%s')", node, res.node.reason);
+		break;
+	case DRAIN_SKIP_DOWN:
+		log_msg(LOG_INFO, "node %s: healthy, but DOWN: not resuming", node);
+		break;
+	case DRAIN_NOTHING:
+	case DRAIN_SKIP_UNKNOWN:
+		break;
+	}
+}

@@ -1,0 +1,77 @@
+/*
+ * policy.h -- what `efa-check prolog` and `efa-check health` share: getting a result (cached,
+ * shared with concurrent runs, or a real run with one retry of transient failures), and
+ * acting on it (drain per OnFail, resume own drains), all inside one deadline.
+ *
+ * Result sharing (StateDir): a fresh ok result (younger than the TTL) is reused without a
+ * lock. Otherwise the run takes the lock with a bounded wait; the holder re-reads the state
+ * after acquiring it and uses any result that finished after this run started (it waited for
+ * a concurrent run: 12 prologs at once run the check once, also when it failed) or a fresh ok
+ * one; else it runs the checks, saves last-report.json (and MetricsFile) and unlocks.
+ *
+ * Transient failures: a run is retried once (RetryTransient=yes, the default) when every failed
+ * check is a "loopback" or "provider" check, or was marked transient by its module, and there is
+ * time left for a second run as long as the first. Device, GPU, limits and hung checks are not
+ * transient (a hung check has used the deadline). The report's note then says
+ * "retried once: <first reason>" whether the second run passed or not.
+ */
+#ifndef EFA_CHECK_POLICY_H
+#define EFA_CHECK_POLICY_H
+
+#include "slurm/state.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cli_opts;
+struct efa_config;
+struct report;
+
+struct policy {
+	const struct cli_opts *o;
+	const struct efa_config *cfg;
+	const char *mode;         /* "prolog" or "health" */
+	int64_t t0_ms;            /* start, now_ms() clock */
+	int64_t deadline_ms;      /* the whole run, RPCs included */
+	int rpc_budget_ms;        /* kept free for the drain/resume RPC */
+	double started_at;        /* start, Unix time */
+};
+
+/* How the result was obtained. */
+enum result_source {
+	RESULT_RAN = 0,           /* real run, saved */
+	RESULT_CACHED,            /* fresh ok result reused */
+	RESULT_SHARED,            /* result of a concurrent run we waited for */
+	RESULT_NONE,              /* no result (lock wait ran out) */
+};
+
+/* Set up the deadline: total_ms for the whole run, with an RPC reserve carved out of it. */
+/* main() of `efa-check prolog` and `health`: parse, open the log, load the configuration (a
+ * configuration error is logged too: nobody reads a prolog's stderr) and run(), all cleaned up. */
+int policy_main(int argc, char **argv, const char *mode,
+		int (*run)(const struct cli_opts *o, const struct efa_config *cfg));
+
+void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_config *cfg,
+		 const char *mode, int total_ms);
+
+/* Remaining time to the deadline (>= 0). */
+int policy_left_ms(const struct policy *p);
+
+/* Obtain a result into r (report_init'ed here). cache_ttl_s: how old a reusable ok result may
+ * be (0 = never reuse); bypass: ignore fresh results (the job asked). Returns the source. */
+enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool bypass,
+				 struct report *r);
+
+/* true when every failed check of r may be transient (see above). */
+bool failure_is_transient(const struct report *r);
+
+/* Drain the node per the drain rules, logging every decision. Returns true when the node
+ * is now out of service (drained by this call, already drained, or DOWN). */
+bool policy_drain(const struct policy *p, const char *reason);
+
+/* Resume the node if it is drained with an efa-check reason. Logs every decision. */
+void policy_resume(const struct policy *p);
+
+const char *result_source_name(enum result_source s);
+
+#endif

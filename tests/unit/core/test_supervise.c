@@ -1,0 +1,149 @@
+/*
+ * test_supervise.c -- the deadline: a hung worker is killed and the check it was running is
+ * named; a crashed worker is reported; a finished worker's checks all arrive.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/report.h"
+#include "core/strutil.h"
+#include "core/supervise.h"
+
+static int worker_three_checks(void *arg)
+{
+	for (int i = 0; i < 3; i++) {
+		struct check_result c;
+		char target[16];
+
+		snprintf(target, sizeof(target), "d%d", i);
+		progress_begin("loopback", target);
+		check_init(&c, "loopback", target);
+		check_metric(&c, "write_gbps", 10.0 + i);
+		if (i == 2)
+			check_fail(&c, "%s: RMA write data mismatch at 64 B", target);
+		progress_result(&c);
+	}
+	return 0;
+}
+
+static int worker_hangs_in_second_check(void *arg)
+{
+	struct check_result c;
+
+	progress_begin("provider", NULL);
+	check_init(&c, "provider", NULL);
+	progress_result(&c);
+	progress_begin("loopback", "lo");
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int worker_crashes(void *arg)
+{
+	progress_begin("gpu", NULL);
+	signal(SIGSEGV, SIG_DFL);  /* cmocka's handler would be inherited by the worker */
+	raise(SIGSEGV);
+	return 0;
+}
+
+static int worker_forks_hung_grandchild(void *arg)
+{
+	if (fork() == 0) {
+		for (;;)
+			pause();
+	}
+	progress_begin("devices", NULL);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void finished_worker_delivers_all_checks(void **state)
+{
+	struct report r;
+	struct supervise_result res;
+
+	report_init(&r, "local", "n1");
+	assert_int_equal(supervise_run(5000, worker_three_checks, NULL, &r, &res), 0);
+	assert_false(res.timed_out);
+	assert_false(res.crashed);
+	assert_int_equal(r.nchecks, 3);
+	assert_string_equal(r.checks[2].target, "d2");
+	assert_int_equal(r.checks[2].status, CHECK_FAIL);
+	assert_true(r.checks[1].metrics[0].value > 10.5);
+	report_free(&r);
+}
+
+static void hung_worker_is_killed_at_deadline_and_named(void **state)
+{
+	struct report r;
+	struct supervise_result res;
+	int64_t t0 = now_ms();
+
+	report_init(&r, "local", "n1");
+	assert_int_equal(supervise_run(300, worker_hangs_in_second_check, NULL, &r, &res), -1);
+	assert_true(now_ms() - t0 < 3000);
+	assert_true(res.timed_out);
+	assert_int_equal(r.nchecks, 2);
+	assert_int_equal(r.checks[0].status, CHECK_PASS);
+	assert_string_equal(r.checks[1].name, "loopback");
+	assert_string_equal(r.checks[1].target, "lo");
+	assert_int_equal(r.checks[1].status, CHECK_FAIL);
+	assert_non_null(strstr(r.checks[1].reason, "hung, killed after 1 s"));
+	report_finalize(&r);
+	assert_string_equal(r.reason, "efa-check: loopback lo: hung, killed after 1 s");
+	report_free(&r);
+}
+
+static void crashed_worker_names_running_check(void **state)
+{
+	struct report r;
+	struct supervise_result res;
+
+	report_init(&r, "local", "n1");
+	assert_int_equal(supervise_run(5000, worker_crashes, NULL, &r, &res), -1);
+	assert_true(res.crashed);
+	assert_int_equal(res.signal, SIGSEGV);
+	assert_int_equal(r.nchecks, 1);
+	assert_string_equal(r.checks[0].name, "gpu");
+	assert_non_null(strstr(r.checks[0].reason, "crashed"));
+	report_free(&r);
+}
+
+static void grandchildren_die_with_the_worker(void **state)
+{
+	struct report r;
+	struct supervise_result res;
+	int64_t t0 = now_ms();
+
+	report_init(&r, "local", "n1");
+	assert_int_equal(supervise_run(200, worker_forks_hung_grandchild, NULL, &r, &res), -1);
+	assert_true(res.timed_out);
+	/* The grandchild held the pipe's write end: returning at all proves the process group
+	 * was killed (otherwise the read side would not see EOF, but we return at the deadline
+	 * anyway); check that no process of the group is left. */
+	assert_true(now_ms() - t0 < 3000);
+	usleep(100000);
+	assert_string_equal(r.checks[0].name, "devices");
+	report_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(finished_worker_delivers_all_checks),
+		cmocka_unit_test(hung_worker_is_killed_at_deadline_and_named),
+		cmocka_unit_test(crashed_worker_names_running_check),
+		cmocka_unit_test(grandchildren_die_with_the_worker),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

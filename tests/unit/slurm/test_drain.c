@@ -1,0 +1,133 @@
+/*
+ * test_drain.c -- the drain/resume rules: efa-check only touches its own drains, never an
+ * admin's reason, never a DOWN node.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <slurm/slurm.h>
+#include <string.h>
+
+#include "slurm/drain.h"
+#include "core/strutil.h"
+
+static struct node_view node(uint32_t state, const char *reason)
+{
+	struct node_view n = { .found = true, .state = state };
+
+	str_copy(n.reason, sizeof(n.reason), reason);
+	return n;
+}
+
+static void test_reason_is_ours(void **s)
+{
+	assert_true(reason_is_ours("efa-check: loopback lo: hung"));
+	assert_true(reason_is_ours("efa-check:x"));
+	assert_false(reason_is_ours("efa-check loopback"));
+	assert_false(reason_is_ours("NHC: efa-check: x"));
+	assert_false(reason_is_ours("Prolog error"));
+	assert_false(reason_is_ours(""));
+	assert_false(reason_is_ours(NULL));
+	assert_false(reason_is_ours("EFA-CHECK: upper case is someone else"));
+}
+
+static void test_drain_idle_node(void **s)
+{
+	struct node_view n = node(NODE_STATE_IDLE, "");
+
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_APPLY);
+	n = node(NODE_STATE_ALLOCATED, "");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_APPLY);
+	n = node(NODE_STATE_MIXED, "");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_APPLY);
+}
+
+static void test_drain_keeps_admin_reason(void **s)
+{
+	struct node_view n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "maintenance by admin");
+
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_ADMIN);
+	n = node(NODE_STATE_ALLOCATED | NODE_STATE_DRAIN, "Prolog error");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_ADMIN);
+	n = node(NODE_STATE_IDLE | NODE_STATE_FAIL, "NHC: gpu");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_ADMIN);
+	/* a reason without the DRAIN flag is someone's too */
+	n = node(NODE_STATE_IDLE, "admin note");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_ADMIN);
+	/* drained without any reason: not ours */
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_ADMIN);
+}
+
+static void test_drain_never_touches_down(void **s)
+{
+	struct node_view n = node(NODE_STATE_DOWN, "Not responding");
+
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_DOWN);
+	n = node(NODE_STATE_DOWN | NODE_STATE_DRAIN, "efa-check: old");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_DOWN);
+	n = node(NODE_STATE_DOWN, "");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_DOWN);
+}
+
+static void test_drain_own_reason(void **s)
+{
+	struct node_view n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "efa-check: a");
+
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_NOTHING);
+	/* a new failure updates our own reason */
+	assert_int_equal(drain_decide(&n, "efa-check: b"), DRAIN_APPLY);
+}
+
+static void test_drain_unknown_node(void **s)
+{
+	struct node_view n = { .found = false };
+
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_SKIP_UNKNOWN);
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_UNKNOWN);
+}
+
+static void test_resume_only_own(void **s)
+{
+	struct node_view n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "efa-check: loopback lo: x");
+
+	assert_int_equal(resume_decide(&n), DRAIN_APPLY);
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "admin: bad DIMM");
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_ADMIN);
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "Prolog error");
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_ADMIN);
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "");
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_ADMIN);
+	n = node(NODE_STATE_IDLE, "");
+	assert_int_equal(resume_decide(&n), DRAIN_NOTHING);
+	n = node(NODE_STATE_DOWN | NODE_STATE_DRAIN, "efa-check: x");
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_DOWN);
+}
+
+static void test_state_predicates(void **s)
+{
+	assert_true(node_is_down(NODE_STATE_DOWN | NODE_STATE_DRAIN));
+	assert_false(node_is_down(NODE_STATE_IDLE | NODE_STATE_DRAIN));
+	assert_true(node_is_drained(NODE_STATE_ALLOCATED | NODE_STATE_DRAIN));
+	assert_false(node_is_drained(NODE_STATE_ALLOCATED));
+	assert_non_null(drain_verdict_name(DRAIN_SKIP_ADMIN));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reason_is_ours),
+		cmocka_unit_test(test_drain_idle_node),
+		cmocka_unit_test(test_drain_keeps_admin_reason),
+		cmocka_unit_test(test_drain_never_touches_down),
+		cmocka_unit_test(test_drain_own_reason),
+		cmocka_unit_test(test_drain_unknown_node),
+		cmocka_unit_test(test_resume_only_own),
+		cmocka_unit_test(test_state_predicates),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
