@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "cross/blame.h"
 #include "cross/cross.h"
 #include "cross/schedule.h"
 
