@@ -159,20 +159,23 @@ long metrics_format(const struct report *r, double finished_at, long runs, char 
 	return o.overflow ? -1 : (long)o.len;
 }
 
-int metrics_write(const char *path, const struct report *r, double finished_at, long runs)
+int metrics_write(const char *path, const struct report *r, double finished_at, long runs,
+		  char *err, size_t errlen)
 {
 	char *buf = malloc(METRICS_MAX);
 	long n;
 	int rc = -1;
 
-	if (!buf)
+	if (!buf) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
+	}
 	n = metrics_format(r, finished_at, runs, buf, METRICS_MAX);
 	if (n < 0) {
-		errno = EOVERFLOW;
+		snprintf(err, errlen, "%s: %s", path, strerror(EOVERFLOW));
 		goto out;
 	}
-	rc = write_file_atomic(path, buf, (size_t)n, 0644);
+	rc = write_file_atomic(path, buf, (size_t)n, 0644, err, errlen);
 out:
 	free(buf);
 	return rc;

@@ -23,7 +23,9 @@ struct report;
 /* Format the metrics text into buf. Returns its length, or -1 if buf is too small. */
 long metrics_format(const struct report *r, double finished_at, long runs, char *buf, size_t size);
 
-/* Format and write the textfile at path atomically. Returns 0 or -1 (errno set). */
-int metrics_write(const char *path, const struct report *r, double finished_at, long runs);
+/* Format and write the textfile at path atomically; its directory is reached from / without
+ * following symlinks (slurm/state.h secure_dir_open). Returns 0, or -1 with a message in err. */
+int metrics_write(const char *path, const struct report *r, double finished_at, long runs,
+		  char *err, size_t errlen);
 
 #endif

@@ -181,9 +181,11 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 /* MetricsFile (if set) and the log line of a real run; runs = 0 when it is not counted. */
 static void publish_run(const struct policy *p, const struct report *r, double finished_at, long runs)
 {
-	if (p->cfg->metrics_file[0] && metrics_write(p->cfg->metrics_file, r, finished_at, runs) < 0)
-		log_msg(LOG_ERR, "node %s: cannot write MetricsFile %s: %s", p->o->node,
-			p->cfg->metrics_file, strerror(errno));
+	char err[512];
+
+	if (p->cfg->metrics_file[0] &&
+	    metrics_write(p->cfg->metrics_file, r, finished_at, runs, err, sizeof(err)) < 0)
+		log_msg(LOG_ERR, "node %s: cannot write MetricsFile: %s", p->o->node, err);
 	log_msg(report_ok(r) ? LOG_INFO : LOG_WARNING, "node %s: ran checks (run %ld) in %ld ms: %s%s%s",
 		p->o->node, runs, r->duration_ms, report_ok(r) ? "healthy" : r->reason,
 		r->note[0] ? "; " : "", r->note);
@@ -224,12 +226,18 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 	if (take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, NULL))
 		goto out;
 	lockfd = state_lock(dirfd, p->deadline_ms - p->rpc_budget_ms);
+	if (lockfd < 0 && errno != ETIMEDOUT) {
+		/* ENOSPC, EROFS, EIO...: a broken StateDir must not skip the check (issue 15.5). */
+		snprintf(err, sizeof(err), "cannot lock %.300s/%s: %s", p->cfg->state_dir,
+			 STATE_LOCK_FILE, strerror(errno));
+		close(dirfd);
+		return run_unshared(p, err, r);
+	}
 	if (lockfd < 0) {
 		report_init(r, p->mode, p->o->node);
 		src = RESULT_NONE;
-		log_msg(LOG_ERR, "node %s: %s %s/%s: %s", p->o->node,
-			errno == ETIMEDOUT ? "no result within the deadline while waiting for" :
-			"cannot lock", p->cfg->state_dir, STATE_LOCK_FILE, strerror(errno));
+		log_msg(LOG_ERR, "node %s: no result within the deadline while waiting for %s/%s",
+			p->o->node, p->cfg->state_dir, STATE_LOCK_FILE);
 		goto out;
 	}
 	if (!take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, &stored)) {

@@ -29,26 +29,78 @@ double unix_now(void)
 
 /* ---- the directory ------------------------------------------------------- */
 
-static int mkdir_parents(const char *path)
+/* A directory we walk through or into: owned by root (or by us), and not writable by group
+ * or others -- unless it has the sticky bit (/tmp): there nobody can rename or replace an
+ * entry they do not own, and the next component is vetted as owned by root or us. */
+static int vet_parent(int fd, const char *shown, char *err, size_t errlen)
 {
-	char buf[PATH_MAX];
+	struct stat st;
 
-	if (!str_copy(buf, sizeof(buf), path)) {
-		errno = ENAMETOOLONG;
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", shown, strerror(errno));
 		return -1;
 	}
-	for (char *p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = saved;
-		if (!saved)
-			return 0;
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %u, not by root", shown, (unsigned)st.st_uid);
+		return -1;
 	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "%s: writable by group or others (mode %04o)", shown,
+			 (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int secure_dir_open(const char *path, bool create, const char *what, char *err, size_t errlen)
+{
+	char buf[PATH_MAX], shown[PATH_MAX + 64];
+	char *save = NULL, *name;
+	int fd, next;
+
+	if (!path || path[0] != '/') {
+		snprintf(err, errlen, "%s '%s': not an absolute path", what, path ? path : "");
+		return -1;
+	}
+	if (!str_copy(buf, sizeof(buf), path)) {
+		snprintf(err, errlen, "%s: path too long", what);
+		return -1;
+	}
+	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || vet_parent(fd, "/", err, errlen) < 0)
+		goto fail;
+	for (name = strtok_r(buf + 1, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+		size_t done = (size_t)(name - buf) + strlen(name);
+
+		snprintf(shown, sizeof(shown), "%s %.*s", what, (int)done, path);
+		if (!strcmp(name, ".") || !strcmp(name, "..")) {
+			snprintf(err, errlen, "%s '%s': '.' or '..' in the path", what, path);
+			goto fail;
+		}
+		next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST) {
+				snprintf(err, errlen, "%s: cannot create: %s", shown, strerror(errno));
+				goto fail;
+			}
+			next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			snprintf(err, errlen, "%s: %s", shown,
+				 errno == ELOOP || errno == ENOTDIR ? "is a symlink or not a directory"
+								    : strerror(errno));
+			goto fail;
+		}
+		close(fd);
+		fd = next;
+		if (vet_parent(fd, shown, err, errlen) < 0)
+			goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
 }
 
 static int vet_state_dir(int fd, const char *path, char *err, size_t errlen)
@@ -74,28 +126,12 @@ static int vet_state_dir(int fd, const char *path, char *err, size_t errlen)
 
 int state_dir_open(const char *path, char *err, size_t errlen)
 {
-	int fd;
+	/* Walked from / one component at a time (openat O_NOFOLLOW): a symlink anywhere in the
+	 * path, or a parent a user could write to, is refused -- never created through. */
+	int fd = secure_dir_open(path, true, "StateDir", err, errlen);
 
-	if (!path || path[0] != '/') {
-		snprintf(err, errlen, "StateDir '%s': not an absolute path", path ? path : "");
+	if (fd < 0)
 		return -1;
-	}
-	/* The directory exists on every run but the first: create it only then (cached prologs
-	 * run this on every job start). */
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdir_parents(path) < 0) {
-			snprintf(err, errlen, "StateDir %s: cannot create: %s", path, strerror(errno));
-			return -1;
-		}
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0) {
-		snprintf(err, errlen, "StateDir %s: %s", path,
-			 errno == ELOOP || errno == ENOTDIR ? "is a symlink or not a directory"
-							    : strerror(errno));
-		return -1;
-	}
 	if (vet_state_dir(fd, path, err, errlen) < 0) {
 		close(fd);
 		return -1;
@@ -205,33 +241,38 @@ fail:
 	return -1;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
+		      size_t errlen)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
 	int dirfd, rc, saved;
 
-	if (!*base) {
-		errno = EISDIR;
+	if (!*base || !slash) {
+		snprintf(err, errlen, "%s: not an absolute file path", path);
+		errno = EINVAL;
 		return -1;
 	}
-	if (!slash)
-		str_copy(dir, sizeof(dir), ".");
-	else if (slash == path)
+	if (slash == path)
 		str_copy(dir, sizeof(dir), "/");
 	else if ((size_t)(slash - path) >= sizeof(dir)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
 		errno = ENAMETOOLONG;
 		return -1;
 	} else {
 		memcpy(dir, path, (size_t)(slash - path));
 		dir[slash - path] = '\0';
 	}
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
+	dirfd = secure_dir_open(dir, false, "directory", err, errlen);
+	if (dirfd < 0) {
+		errno = EPERM;
 		return -1;
+	}
 	rc = state_write_atomic(dirfd, base, data, len, mode);
 	saved = errno;
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(saved));
 	close(dirfd);
 	errno = saved;
 	return rc;

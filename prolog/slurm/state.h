@@ -35,6 +35,14 @@ struct state_meta {
  * Returns a directory fd, or -1 with a message in err. */
 int state_dir_open(const char *path, char *err, size_t errlen);
 
+/* Open directory path walking from / with openat(O_NOFOLLOW|O_DIRECTORY), one component at a
+ * time (create: mkdirat missing ones 0755). Every directory on the way must be owned by root
+ * (or the effective user) and not writable by group or others unless sticky (/tmp: then its
+ * entries cannot be replaced by others, and the next one is vetted in turn). A symlink
+ * anywhere is refused. what names the setting in messages ("StateDir"). Returns an fd or -1
+ * with "what /a/b: why" in err. */
+int secure_dir_open(const char *path, bool create, const char *what, char *err, size_t errlen);
+
 /* Take the exclusive lock, waiting at most until deadline_ms (now_ms() clock).
  * Returns the lock fd (close it to unlock), or -1 (errno ETIMEDOUT when the wait ran out). */
 int state_lock(int dirfd, int64_t deadline_ms);
@@ -42,8 +50,11 @@ void state_unlock(int lockfd);
 
 /* Write data to dirfd/name atomically: temp file in the same directory, fsync, rename. */
 int state_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
-/* Same for an arbitrary path (its directory must exist), e.g. the Prometheus textfile. */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Same for an absolute path (its directory must exist, reached by secure_dir_open), e.g. the
+ * Prometheus textfile. A symlink at path itself is replaced, its target untouched.
+ * Returns 0, or -1 with a message in err. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
+		      size_t errlen);
 
 /* Load last-report.json into r (report_init'ed by it) and m. Returns 0, or -1 if there is
  * none or it is unreadable (m zeroed, r empty). */

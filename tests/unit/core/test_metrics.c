@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,7 @@ static void test_small_buffer(void **s)
 
 static void test_write_atomic(void **s)
 {
-	char dir[] = "/tmp/efa-metrics.XXXXXX", path[128], buf[65536];
+	char dir[] = "/tmp/efa-metrics.XXXXXX", path[128], buf[65536], err[512];
 	struct report r;
 	struct dirent *e;
 	FILE *f;
@@ -145,8 +146,8 @@ static void test_write_atomic(void **s)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/efa_check.prom", dir);
 	sample_report(&r);
-	assert_int_equal(metrics_write(path, &r, 5, 1), 0);
-	assert_int_equal(metrics_write(path, &r, 6, 2), 0);
+	assert_int_equal(metrics_write(path, &r, 5, 1, err, sizeof(err)), 0);
+	assert_int_equal(metrics_write(path, &r, 6, 2, err, sizeof(err)), 0);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -164,6 +165,44 @@ static void test_write_atomic(void **s)
 	report_free(&r);
 }
 
+/* Issue 15 hostile: a symlink at the metrics path is replaced and its target untouched; a
+ * symlink among the directory's parents is refused (MetricsFile's directory is walked from /). */
+static void test_write_no_follow(void **s)
+{
+	char dir[] = "/tmp/efa-metrics.XXXXXX", path[256], victim[160], linkdir[160], err[512];
+	char buf[16] = "";
+	struct report r;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	chmod(dir, 0755);
+	sample_report(&r);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	f = fopen(victim, "w");
+	fputs("keep", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/efa_check.prom", dir);
+	assert_int_equal(symlink(victim, path), 0);
+	assert_int_equal(metrics_write(path, &r, 5, 1, err, sizeof(err)), 0);
+	f = fopen(victim, "r");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "keep");
+	snprintf(linkdir, sizeof(linkdir), "%s/link", dir);
+	assert_int_equal(symlink(dir, linkdir), 0);
+	snprintf(path, sizeof(path), "%s/x.prom", linkdir);
+	assert_int_equal(metrics_write(path, &r, 5, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "symlink"));
+	snprintf(path, sizeof(path), "%s/x.prom", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	unlink(linkdir);
+	unlink(victim);
+	snprintf(path, sizeof(path), "%s/efa_check.prom", dir);
+	unlink(path);
+	rmdir(dir);
+	report_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_small_buffer),
 		cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_write_no_follow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

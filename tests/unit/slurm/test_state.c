@@ -105,6 +105,56 @@ static void test_dir_refuses_world_writable(void **s)
 	assert_int_equal(state_dir_open("relative/dir", err, sizeof(err)), -1);
 }
 
+/* Issue 15.7: a user's symlink among StateDir's parents (sub -> /etc in a world-writable
+ * directory) must not make root create StateDir where it points. */
+static void test_dir_refuses_symlinked_parent(void **s)
+{
+	char target[128], link[128], path[160], victim[192], err[512];
+	struct stat st;
+
+	sub(target, sizeof(target), "elsewhere");
+	sub(link, sizeof(link), "sub");
+	assert_int_equal(mkdir(target, 0755), 0);
+	assert_int_equal(symlink(target, link), 0);
+	snprintf(path, sizeof(path), "%s/victim-dir", link);
+	assert_int_equal(state_dir_open(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "symlink"));
+	assert_non_null(strstr(err, "StateDir"));
+	snprintf(victim, sizeof(victim), "%s/victim-dir", target);
+	assert_int_equal(lstat(victim, &st), -1);   /* nothing created through the link */
+}
+
+/* A parent writable by others (no sticky bit), or a sticky parent whose next component
+ * belongs to another user, is refused; a sticky /tmp-like parent with our own child is fine. */
+static void test_dir_refuses_writable_parent(void **s)
+{
+	char ww[128], path[256], sticky[128], theirs[160], err[512];
+	int fd;
+
+	sub(ww, sizeof(ww), "open");
+	assert_int_equal(mkdir(ww, 0755), 0);
+	assert_int_equal(chmod(ww, 0777), 0);
+	snprintf(path, sizeof(path), "%s/state", ww);
+	assert_int_equal(state_dir_open(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "writable by group or others"));
+	sub(sticky, sizeof(sticky), "sticky");
+	assert_int_equal(mkdir(sticky, 0755), 0);
+	assert_int_equal(chmod(sticky, 01777), 0);
+	snprintf(path, sizeof(path), "%s/state", sticky);
+	fd = state_dir_open(path, err, sizeof(err));
+	assert_true(fd >= 0);
+	close(fd);
+	if (geteuid() == 0) {
+		snprintf(theirs, sizeof(theirs), "%s/theirs", sticky);
+		assert_int_equal(mkdir(theirs, 0755), 0);
+		assert_int_equal(chown(theirs, 65534, 65534), 0);
+		snprintf(path, sizeof(path), "%s/state", theirs);
+		assert_int_equal(state_dir_open(path, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "owned by uid 65534"));
+	}
+	assert_int_equal(state_dir_open("/tmp/../tmp/x", err, sizeof(err)), -1);
+}
+
 static void test_atomic_write_no_follow(void **s)
 {
 	char victim[128], buf[64];
@@ -349,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_dir_created_0755),
 		cmocka_unit_test(test_dir_refuses_symlink),
 		cmocka_unit_test(test_dir_refuses_world_writable),
+		cmocka_unit_test(test_dir_refuses_symlinked_parent),
+		cmocka_unit_test(test_dir_refuses_writable_parent),
 		cmocka_unit_test(test_atomic_write_no_follow),
 		cmocka_unit_test(test_save_load_roundtrip),
 		cmocka_unit_test(test_cache_verdict),
