@@ -195,6 +195,37 @@ static void read_port_state(int devfd, struct efa_device *d)
 	d->active = d->port_state == EFA_PORT_STATE_ACTIVE;
 }
 
+static void read_pci_device_id(int devfd, struct efa_device *d)
+{
+	char buf[16], *end;
+	unsigned long v;
+
+	d->pci_device_id = -1;
+	if (read_small_file_at(devfd, "device/device", buf, sizeof(buf)) < 0 || strncmp(buf, "0x", 2))
+		return;
+	v = strtoul(buf + 2, &end, 16);
+	if (end != buf + 2 && !*end && v <= 0xffff)
+		d->pci_device_id = (int)v;
+}
+
+/* amzn-drivers kernel/linux/efa/src/efa_sysfs.c p2p_show: "%s\n" of
+ * efa_p2p_provider_string() (efa_p2p.c: the first provider available, "NVIDIA" or
+ * "NVIDIA peermem" from efa_nvmem_impl.h, "NEURON", or "" when none is). The file exists
+ * only in drivers built with P2P support (HAVE_EFA_P2P). */
+static void read_p2p(int devfd, struct efa_device *d)
+{
+	char buf[32];
+
+	d->p2p[0] = '\0';
+	d->has_p2p_file = read_small_file_at(devfd, "device/p2p", buf, sizeof(buf)) >= 0;
+	if (!d->has_p2p_file)
+		return;
+	for (char *c = buf; *c; c++)
+		if (!isprint((unsigned char)*c))
+			*c = '?';
+	str_copy(d->p2p, sizeof(d->p2p), buf);
+}
+
 /* Compare names with digit runs as numbers: rdmap16s27 < rdmap32s27 < rdmap144s27. */
 static int natural_compare(const char *a, const char *b)
 {
@@ -268,6 +299,8 @@ static int probe_ib_device(int classfd, const char *name, struct efa_device *d)
 		if (!parse_pci_addr(d->pci_addr, &dom, &bus, &slot, &func))
 			d->pci_addr[0] = '\0';
 	}
+	read_pci_device_id(devfd, d);
+	read_p2p(devfd, d);
 	read_port_state(devfd, d);
 	close(devfd);
 	return 1;

@@ -25,6 +25,10 @@ struct efa_counter {
 struct efa_device {
 	char name[EFA_DEV_NAME_MAX];    /* "rdmap16s27" */
 	char pci_addr[32];              /* "0000:10:1b.0" when known */
+	int pci_device_id;              /* 0xefa0.. from device/device; -1 unreadable */
+	char p2p[32];                   /* device/p2p: "NVIDIA", "NVIDIA peermem", "NEURON", ""
+	                                 * (efa_sysfs.c p2p_show; no file = no P2P support built) */
+	bool has_p2p_file;
 	int port_state;                 /* numeric, 4 = ACTIVE; -1 unreadable */
 	char port_state_name[32];       /* "ACTIVE", "DOWN", ... */
 	bool active;

@@ -189,9 +189,13 @@ static void gather_facts(const struct cli_opts *o, const struct env_opts *eo,
 	if (uname(&u) == 0)
 		env_version_parse(u.release, &f->kernel);
 
-	if (devices_scan(o->sysfs_root, &devs, err, sizeof(err)) == 0)
+	if (devices_scan(o->sysfs_root, &devs, err, sizeof(err)) == 0) {
 		f->efa_devices = (int)devs.n;
-	else
+		/* one instance type has one EFA generation: the first device's PCI id stands for
+		 * all (the FI_EFA_USE_DEVICE_RDMA default depends on it, envrules.c) */
+		if (devs.n > 0)
+			f->efa_device_id = devs.dev[0].pci_device_id;
+	} else
 		cli_verbose(o, "env: EFA devices: %s", err);
 	devices_free(&devs);
 
@@ -273,6 +277,14 @@ static json_object *facts_json(const struct env_facts *f)
 	json_object_object_add(o, "kernel", version_json(&f->kernel));
 	json_object_object_add(o, "provider", json_object_new_string(f->provider));
 	json_object_object_add(o, "efa_devices", f->efa_devices >= 0 ? json_object_new_int(f->efa_devices) : NULL);
+	if (f->efa_device_id >= 0) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "0x%04x", (unsigned)f->efa_device_id);
+		json_object_object_add(o, "efa_device_id", json_object_new_string(id));
+	} else {
+		json_object_object_add(o, "efa_device_id", NULL);
+	}
 	json_object_object_add(o, "instance_type", f->instance_type[0] ? json_object_new_string(f->instance_type) : NULL);
 	json_object_object_add(o, "profile", json_object_new_boolean(f->have_profile));
 	json_object_object_add(o, "rdma_read", f->have_profile ? json_object_new_boolean(f->rdma_read) : NULL);

@@ -3,7 +3,18 @@
  * environment. Pure functions of the facts; libc and strutil only (the plugin links this).
  *
  * Sources of the rules: aws-samples/awsome-distributed-training efa-cheatsheet.md and the
- * aws-ofi-nccl documentation, as summarised in DESIGN §3.
+ * aws-ofi-nccl documentation (DESIGN §3), checked against the code they describe:
+ *   ofiwg/libfabric (v2.x, main): prov/efa/src/rdm/efa_rdm_util.c efa_rdm_get_use_device_rdma
+ *     (the FI_EFA_USE_DEVICE_RDMA default depends on the API version the application asks
+ *     for), prov/efa/src/efa_fork_support.c efa_fork_support_request_initialize (FI_EFA_FORK_SAFE
+ *     turns huge pages off; with FI_EFA_USE_HUGE_PAGE=1 as well the process aborts) and
+ *     efa_atfork_callback_warn_and_abort ("Linux Kernel 5.13+ with rdma-core v35.0+" needs no
+ *     fork support), prov/efa/src/efa_user_info.c efa_user_info_should_support_hmem
+ *     (FI_HMEM_P2P_DISABLED / FI_EFA_USE_DEVICE_RDMA=0 drop FI_HMEM for API < 1.18),
+ *     prov/efa/src/efa_env.c ("iface": FI_EFA_IFACE restricts the eligible NICs);
+ *   aws/aws-ofi-nccl (master): src/platform-aws.cpp PlatformAWS::init (with FI_PROVIDER unset
+ *     the plugin filters for efa itself; it sets FI_EFA_FORK_SAFE=1 on libfabric >= 1.13 in
+ *     CUDA builds).
  */
 #include "env/envrules.h"
 #include "core/config.h"
@@ -103,6 +114,7 @@ void env_facts_init(struct env_facts *f)
 	memset(f, 0, sizeof(*f));
 	f->libfabric.major = f->kernel.major = f->ofi_version.major = -1;
 	f->efa_devices = -1;
+	f->efa_device_id = -1;
 	f->gpus = -1;
 	f->ofi = ENV_OFI_UNKNOWN;
 	str_copy(f->provider, sizeof(f->provider), "efa");
@@ -129,14 +141,16 @@ static bool word_ok(const char *s)
 
 void env_facts_format(const struct env_facts *f, char *buf, size_t size)
 {
-	char lf[32], k[32], ov[32];
+	char lf[32], k[32], ov[32], id[16] = "unknown";
 
 	version_str(&f->libfabric, lf, sizeof(lf));
 	version_str(&f->kernel, k, sizeof(k));
 	version_str(&f->ofi_version, ov, sizeof(ov));
-	snprintf(buf, size, "libfabric=%s kernel=%s provider=%s efa_devices=%d instance_type=%s "
-		 "profile=%s rdma_read=%s gpus=%d ofi_nccl=%s ofi_nccl_version=%s",
-		 lf, k, word_ok(f->provider) ? f->provider : "unknown", f->efa_devices,
+	if (f->efa_device_id >= 0)
+		snprintf(id, sizeof(id), "0x%04x", (unsigned)f->efa_device_id);
+	snprintf(buf, size, "libfabric=%s kernel=%s provider=%s efa_devices=%d efa_device_id=%s "
+		 "instance_type=%s profile=%s rdma_read=%s gpus=%d ofi_nccl=%s ofi_nccl_version=%s",
+		 lf, k, word_ok(f->provider) ? f->provider : "unknown", f->efa_devices, id,
 		 word_ok(f->instance_type) ? f->instance_type : "unknown",
 		 f->have_profile ? "yes" : "no", f->rdma_read ? "yes" : "no", f->gpus,
 		 f->ofi == ENV_OFI_PRESENT ? "yes" : f->ofi == ENV_OFI_ABSENT ? "no" : "unknown", ov);
@@ -165,6 +179,20 @@ static int fact_set(struct env_facts *f, const char *key, const char *val)
 		if (parse_long(val, -1, 4096, &n))
 			return -1;
 		f->efa_devices = (int)n;
+	} else if (!strcmp(key, "efa_device_id")) {
+		char *end;
+		unsigned long v;
+
+		if (!strcmp(val, "unknown")) {
+			f->efa_device_id = -1;
+			return 0;
+		}
+		if (strncmp(val, "0x", 2) || !isxdigit((unsigned char)val[2]))
+			return -1;
+		v = strtoul(val + 2, &end, 16);
+		if (*end || v > 0xffff)
+			return -1;
+		f->efa_device_id = (int)v;
 	} else if (!strcmp(key, "gpus")) {
 		if (parse_long(val, -1, 4096, &n))
 			return -1;
@@ -315,6 +343,53 @@ static const char *type_name(const struct env_facts *f)
 	return f->instance_type[0] ? f->instance_type : "this instance type";
 }
 
+/* A GPU instance whose EFA has RDMA read: GPUDirect RDMA is what NCCL uses there. */
+static bool gpudirect_instance(const struct env_facts *f)
+{
+	return env_is_efa_node(f) && f->have_profile && f->rdma_read && f->gpus > 0;
+}
+
+/*
+ * FI_EFA_USE_DEVICE_RDMA (libfabric efa_rdm_util.c efa_rdm_get_use_device_rdma): for an
+ * application that requests API >= 1.18 the default is "the device has RDMA read"; for an
+ * older API version it is off on device ids 0xefa0/0xefa1 (p4d/p4de: efa1) and on for the
+ * later ones. aws-ofi-nccl's sendrecv protocol asks for FI_VERSION(1, 6) when 1.18 is not
+ * offered (nccl_ofi_sendrecv.cpp), and MPI libraries ask for older versions too. So the
+ * variable matters on libfabric < 1.18 and, for older-API applications, on efa0/efa1 devices;
+ * setting it to 1 on a device with RDMA read is harmless, setting it on one without aborts.
+ */
+static int device_rdma_rule(const struct env_facts *f, struct env_set *s, const char *lf)
+{
+	if (!env_version_known(&f->libfabric)) {
+		add_note(s, "libfabric version unknown: FI_EFA_USE_DEVICE_RDMA left to libfabric");
+		return 0;
+	}
+	if (!f->have_profile) {
+		add_note(s, "instance type %s not in the profile table: RDMA read unknown, "
+			 "FI_EFA_USE_DEVICE_RDMA left to libfabric", f->instance_type[0] ? f->instance_type : "unknown");
+		return 0;
+	}
+	if (!f->rdma_read) {
+		add_note(s, "%s EFA has no RDMA read: FI_EFA_USE_DEVICE_RDMA must not be 1 (aborts)",
+			 type_name(f));
+		return 0;
+	}
+	if (env_version_cmp(&f->libfabric, 1, 18, 0) < 0)
+		return add_entry(s, "FI_EFA_USE_DEVICE_RDMA", "1", ENV_DEFAULT,
+				 "libfabric %s < 1.18 does not use RDMA read by default; %s EFA supports it",
+				 lf, type_name(f));
+	if (f->efa_device_id == 0xefa0 || f->efa_device_id == 0xefa1 || f->efa_device_id < 0)
+		return add_entry(s, "FI_EFA_USE_DEVICE_RDMA", "1", ENV_DEFAULT,
+				 "libfabric %s turns RDMA read on by default only for applications that "
+				 "request API >= 1.18; on %s EFA (device %s) older-API applications "
+				 "(MPI, aws-ofi-nccl's sendrecv protocol) would run without it",
+				 lf, type_name(f), f->efa_device_id < 0 ? "id unknown" :
+				 f->efa_device_id == 0xefa0 ? "0xefa0" : "0xefa1");
+	add_note(s, "libfabric %s uses RDMA read on %s (device 0x%04x) for every API version: "
+		 "FI_EFA_USE_DEVICE_RDMA not needed", lf, type_name(f), (unsigned)f->efa_device_id);
+	return 0;
+}
+
 static int efa_rules(const struct env_facts *f, struct env_set *s)
 {
 	char lf[32], kv[32], ov[32];
@@ -324,40 +399,36 @@ static int efa_rules(const struct env_facts *f, struct env_set *s)
 	version_str(&f->kernel, kv, sizeof(kv));
 	version_str(&f->ofi_version, ov, sizeof(ov));
 
+	/* aws-ofi-nccl >= 1.6 filters for efa itself when FI_PROVIDER is unset (platform-aws.cpp
+	 * PlatformAWS::init): NCCL does not need the variable. Other libfabric users (MPI,
+	 * fabtests) take the first provider fi_getinfo returns and would run over tcp/sockets
+	 * when EFA is broken; with FI_PROVIDER=efa they fail instead. */
 	if (ofi_old(f))
 		rc |= add_entry(s, "FI_PROVIDER", "efa", ENV_DEFAULT,
-				"keeps libfabric on EFA (no silent tcp/sockets fallback); required by "
-				"aws-ofi-nccl %s (<= 1.5)", ov);
+				"aws-ofi-nccl %s (<= 1.5) requires it; it also makes MPI and other "
+				"libfabric users fail instead of silently running over tcp/sockets", ov);
 	else
 		rc |= add_entry(s, "FI_PROVIDER", "efa", ENV_DEFAULT,
-				"keeps libfabric users on EFA instead of a silent tcp/sockets fallback");
+				"MPI and other libfabric users fail instead of silently running over "
+				"tcp/sockets when EFA is broken (aws-ofi-nccl >= 1.6 picks efa by itself)");
 
-	if (!env_version_known(&f->libfabric))
-		add_note(s, "libfabric version unknown: FI_EFA_USE_DEVICE_RDMA left to libfabric");
-	else if (!f->have_profile)
-		add_note(s, "instance type %s not in the profile table: RDMA read unknown, "
-			 "FI_EFA_USE_DEVICE_RDMA left to libfabric", f->instance_type[0] ? f->instance_type : "unknown");
-	else if (!f->rdma_read)
-		add_note(s, "%s EFA has no RDMA read: FI_EFA_USE_DEVICE_RDMA must not be 1 (aborts)",
-			 type_name(f));
-	else if (env_version_cmp(&f->libfabric, 1, 18, 0) < 0)
-		rc |= add_entry(s, "FI_EFA_USE_DEVICE_RDMA", "1", ENV_DEFAULT,
-				"libfabric %s < 1.18 does not use RDMA read by default; %s EFA supports it",
-				lf, type_name(f));
-	else
-		add_note(s, "libfabric %s >= 1.18 uses RDMA read on %s by itself: "
-			 "FI_EFA_USE_DEVICE_RDMA not needed", lf, type_name(f));
+	rc |= device_rdma_rule(f, s, lf);
 
-	if (env_version_known(&f->kernel) && env_version_cmp(&f->kernel, 5, 15, 0) < 0)
+	/* efa_fork_support.c: without fork support the provider aborts a process that forks
+	 * unless the kernel copies pinned pages on fork (5.13+, with rdma-core 35+). */
+	if (env_version_known(&f->kernel) && env_version_cmp(&f->kernel, 5, 13, 0) < 0)
 		rc |= add_entry(s, "FI_EFA_FORK_SAFE", "1", ENV_DEFAULT,
-				"kernel %s < 5.15 lacks copy-on-fork for RDMA memory: fork() in a "
-				"process using EFA corrupts registrations without it", kv);
+				"kernel %s < 5.13 has no copy-on-fork for pinned memory: libfabric's efa "
+				"provider aborts a process that calls fork() unless fork support is on "
+				"(aws-ofi-nccl turns it on itself; MPI jobs need this)", kv);
 	else if (!env_version_known(&f->kernel))
 		add_note(s, "kernel version unknown: FI_EFA_FORK_SAFE not set");
 
-	rc |= add_entry(s, "FI_EFA_USE_HUGE_PAGE", "0", ENV_DEFAULT,
-			"EFA buffers on huge pages make fork() fail with ENOMEM (e.g. PyTorch data "
-			"loader workers); small performance cost");
+	/* FI_EFA_USE_HUGE_PAGE=0 only where fork() runs out of huge pages: the admin knows which
+	 * jobs fork (Env= on those nodes). NCCL processes get huge pages off anyway, because
+	 * aws-ofi-nccl sets FI_EFA_FORK_SAFE=1 and fork support disables them. */
+	add_note(s, "FI_EFA_USE_HUGE_PAGE not set: if fork() fails with ENOMEM in jobs (e.g. "
+		 "PyTorch data loaders), set Env=FI_EFA_USE_HUGE_PAGE=0 in efa-check.conf");
 
 	if (f->gpus > 0 || f->ofi == ENV_OFI_PRESENT)
 		rc |= add_entry(s, "NCCL_SOCKET_IFNAME", "^docker,lo,veth", ENV_DEFAULT,
@@ -494,6 +565,76 @@ static bool forced(const struct env_set *s, const char *name)
 	return e && e->mode == ENV_FORCE;
 }
 
+/* A boolean variable libfabric reads with fi_param_get_bool: 0/no/false/off are false. */
+static bool falsy(const char *v)
+{
+	bool b;
+
+	return parse_bool(v, &b) == 0 ? !b : !strcmp(v, "0");
+}
+
+/* FI_EFA_IFACE (efa_env.c "iface"): a comma list of device names, "all" = every NIC.
+ * Returns how many names it lists, 0 for "all" or empty. */
+static int iface_names(const char *v)
+{
+	int n = 0;
+
+	if (!v[0] || !strncmp(v, "all", 3))
+		return 0;
+	for (const char *p = v; *p; p++)
+		if (*p == ',')
+			n++;
+	return n + 1;
+}
+
+/* The rules that concern variables which break or slow EFA/NCCL on an EFA node. */
+static size_t lint_efa_node(const struct env_set *s, char *const *envp, struct env_warning *w,
+			    size_t n, size_t max)
+{
+	const struct env_facts *f = &s->facts;
+	const struct env_entry *fs = env_set_find(s, "FI_EFA_FORK_SAFE");
+	const char *v, *fork_env = getv(envp, "FI_EFA_FORK_SAFE");
+	bool nccl = f->gpus > 0 || f->ofi == ENV_OFI_PRESENT;
+	int names;
+
+	/* efa_fork_support.c: fork support on + FI_EFA_USE_HUGE_PAGE=1 -> abort(). aws-ofi-nccl
+	 * (platform-aws.cpp) sets FI_EFA_FORK_SAFE=1 in every NCCL process. */
+	if (!forced(s, "FI_EFA_USE_HUGE_PAGE") && (v = getv(envp, "FI_EFA_USE_HUGE_PAGE")) && truthy(v) &&
+	    (nccl || (fork_env && truthy(fork_env)) || (fs && truthy(fs->value))))
+		n = warn(w, n, max, "FI_EFA_USE_HUGE_PAGE", "FI_EFA_USE_HUGE_PAGE=%s: libfabric aborts "
+			 "when fork support is on as well (FI_EFA_FORK_SAFE=1, which aws-ofi-nccl sets "
+			 "for every NCCL process); unset it", v);
+
+	/* efa_user_info.c: for API < 1.18 FI_HMEM needs use_device_rdma and p2p; for >= 1.18
+	 * GPU memory then goes through CUDA copies instead of GPUDirect RDMA. */
+	if (gpudirect_instance(f)) {
+		if (!forced(s, "FI_EFA_USE_DEVICE_RDMA") && (v = getv(envp, "FI_EFA_USE_DEVICE_RDMA")) && falsy(v))
+			n = warn(w, n, max, "FI_EFA_USE_DEVICE_RDMA", "FI_EFA_USE_DEVICE_RDMA=%s on %s "
+				 "turns GPUDirect RDMA off: NCCL traffic is copied through host memory "
+				 "or FI_HMEM is refused; unset it", v, type_name(f));
+		if (!forced(s, "FI_HMEM_P2P_DISABLED") && (v = getv(envp, "FI_HMEM_P2P_DISABLED")) && truthy(v))
+			n = warn(w, n, max, "FI_HMEM_P2P_DISABLED", "FI_HMEM_P2P_DISABLED=%s on %s "
+				 "turns GPUDirect RDMA off: the efa provider drops FI_HMEM or copies "
+				 "GPU buffers through the CUDA API; unset it", v, type_name(f));
+	}
+
+	if (!forced(s, "NCCL_NET") && (v = getv(envp, "NCCL_NET")) && !strcasecmp(v, "Socket"))
+		n = warn(w, n, max, "NCCL_NET", "NCCL_NET=%s: NCCL uses TCP sockets (~1 GB/s) "
+			 "instead of EFA through aws-ofi-nccl; unset it", v);
+
+	if (!forced(s, "FI_EFA_IFACE") && (v = getv(envp, "FI_EFA_IFACE")) &&
+	    (names = iface_names(v)) > 0 && (f->efa_devices < 0 || names < f->efa_devices)) {
+		if (f->efa_devices > 0)
+			n = warn(w, n, max, "FI_EFA_IFACE", "FI_EFA_IFACE=%s limits libfabric to %d of "
+				 "the %d EFA devices of this node; unset it (or FI_EFA_IFACE=all)", v,
+				 names, f->efa_devices);
+		else
+			n = warn(w, n, max, "FI_EFA_IFACE", "FI_EFA_IFACE=%s limits libfabric to %d "
+				 "EFA device%s; unset it (or FI_EFA_IFACE=all)", v, names, names == 1 ? "" : "s");
+	}
+	return n;
+}
+
 size_t envrules_lint(const struct env_set *s, char *const *envp, struct env_warning *w, size_t max)
 {
 	static const char *const abort_vars[] = { "FI_EFA_MTU_SIZE", "FI_EFA_TX_IOV_LIMIT",
@@ -537,9 +678,10 @@ size_t envrules_lint(const struct env_set *s, char *const *envp, struct env_warn
 			 "%s (> 1.5, which does not need it); unset it", v, ov);
 
 	if (!forced(s, "FI_EFA_FORK_SAFE") && (v = getv(envp, "FI_EFA_FORK_SAFE")) &&
-	    env_version_known(&f->kernel) && env_version_cmp(&f->kernel, 5, 15, 0) >= 0)
+	    env_version_known(&f->kernel) && env_version_cmp(&f->kernel, 5, 13, 0) >= 0)
 		n = warn(w, n, max, "FI_EFA_FORK_SAFE", "FI_EFA_FORK_SAFE=%s is not needed on kernel "
-			 "%s (>= 5.15 has copy-on-fork) and slows memory registration; unset it", v, kv);
+			 "%s (>= 5.13 copies pinned memory on fork; aws-ofi-nccl sets it for NCCL "
+			 "itself); it turns huge pages off and slows memory registration; unset it", v, kv);
 
 	if (!forced(s, "FI_EFA_USE_DEVICE_RDMA") && (v = getv(envp, "FI_EFA_USE_DEVICE_RDMA")) &&
 	    truthy(v) && efa && f->have_profile && !f->rdma_read)
@@ -554,6 +696,8 @@ size_t envrules_lint(const struct env_set *s, char *const *envp, struct env_warn
 	if (!forced(s, "FI_PROVIDER") && (v = getv(envp, "FI_PROVIDER")) && efa && !provider_has_efa(v))
 		n = warn(w, n, max, "FI_PROVIDER", "FI_PROVIDER=%s on an EFA node: libfabric will "
 			 "not use EFA (tcp/sockets are ~10x slower); use FI_PROVIDER=efa", v);
+	if (efa)
+		n = lint_efa_node(s, envp, w, n, max);
 	return n;
 }
 

@@ -50,6 +50,7 @@ struct env_facts {
 	struct env_version kernel;      /* uname release */
 	char provider[32];              /* Provider= of the config ("efa", "tcp" ...) */
 	int efa_devices;                /* EFA devices found in sysfs; -1 unknown */
+	int efa_device_id;              /* PCI device id of the EFA devices (0xefa1 ...); -1 unknown */
 	char instance_type[64];         /* "" unknown */
 	bool have_profile;              /* instance type found in the profile table */
 	bool rdma_read;                 /* profile: EFA devices support RDMA read */

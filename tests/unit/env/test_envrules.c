@@ -29,18 +29,22 @@ static void facts(struct env_facts *f, const char *lf, const char *kernel, enum 
 	case P4D:
 		strcpy(f->instance_type, "p4d.24xlarge");
 		f->have_profile = true, f->rdma_read = true, f->gpus = 8, f->efa_devices = 4;
+		f->efa_device_id = 0xefa1;
 		break;
 	case P5:
 		strcpy(f->instance_type, "p5.48xlarge");
 		f->have_profile = true, f->rdma_read = true, f->gpus = 8, f->efa_devices = 32;
+		f->efa_device_id = 0xefa2;
 		break;
 	case C5N:
 		strcpy(f->instance_type, "c5n.18xlarge");
 		f->have_profile = true, f->rdma_read = false, f->gpus = 0, f->efa_devices = 1;
+		f->efa_device_id = 0xefa0;
 		break;
 	case TRN1:
 		strcpy(f->instance_type, "trn1.32xlarge");
 		f->have_profile = true, f->rdma_read = true, f->gpus = 0, f->efa_devices = 8;
+		f->efa_device_id = 0xefa2;
 		break;
 	case UNKNOWN_TYPE:
 		strcpy(f->instance_type, "x9z.huge");
@@ -110,7 +114,10 @@ static void test_rdma_p4d_lf117(void **state)
 	assert_int_equal(env_set_find(&S, "FI_EFA_USE_DEVICE_RDMA")->mode, ENV_DEFAULT);
 }
 
-static void test_rdma_p4d_lf118_and_2x(void **state)
+/* libfabric >= 1.18: the default follows the API version the application requests
+ * (efa_rdm_util.c efa_rdm_get_use_device_rdma): older-API applications get it off on
+ * efa0/efa1 (p4d), on for efa2+ (p5) -- so p4d still gets the variable, p5 does not. */
+static void test_rdma_lf118_api_version(void **state)
 {
 	const char *versions[] = { "1.18.0", "1.22.0amzn1.0", "2.1.0amzn3.0" };
 	struct env_facts f;
@@ -118,8 +125,17 @@ static void test_rdma_p4d_lf118_and_2x(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		facts(&f, versions[i], "6.1.0", P4D);
 		compute(&f);
+		assert_string_equal(val("FI_EFA_USE_DEVICE_RDMA"), "1");
+		assert_non_null(strstr(env_set_find(&S, "FI_EFA_USE_DEVICE_RDMA")->why, "API >= 1.18"));
+		assert_non_null(strstr(env_set_find(&S, "FI_EFA_USE_DEVICE_RDMA")->why, "0xefa1"));
+		facts(&f, versions[i], "6.1.0", P5);
+		compute(&f);
 		assert_null(val("FI_EFA_USE_DEVICE_RDMA"));
 		assert_true(has_note("FI_EFA_USE_DEVICE_RDMA not needed"));
+		/* device id unknown, RDMA read known: setting 1 is harmless, so set it */
+		f.efa_device_id = -1;
+		compute(&f);
+		assert_string_equal(val("FI_EFA_USE_DEVICE_RDMA"), "1");
 	}
 }
 
@@ -176,6 +192,7 @@ static void test_rdma_unknown_libfabric(void **state)
 
 /* ---- FI_EFA_FORK_SAFE: kernel ---- */
 
+/* efa_fork_support.c: "Linux Kernel 5.13+ with rdma-core v35.0+" needs no fork support */
 static void test_fork_safe_kernel(void **state)
 {
 	struct env_facts f;
@@ -183,9 +200,14 @@ static void test_fork_safe_kernel(void **state)
 	facts(&f, "1.18.0", "5.10.215-203.850.amzn2.x86_64", P4D);
 	compute(&f);
 	assert_string_equal(val("FI_EFA_FORK_SAFE"), "1");
-	facts(&f, "1.18.0", "5.14.99", P4D);
+	assert_non_null(strstr(env_set_find(&S, "FI_EFA_FORK_SAFE")->why, "< 5.13"));
+	assert_non_null(strstr(env_set_find(&S, "FI_EFA_FORK_SAFE")->why, "aborts"));
+	facts(&f, "1.18.0", "5.12.19", P4D);
 	compute(&f);
 	assert_string_equal(val("FI_EFA_FORK_SAFE"), "1");
+	facts(&f, "1.18.0", "5.13.0", P4D);
+	compute(&f);
+	assert_null(val("FI_EFA_FORK_SAFE"));
 	facts(&f, "1.18.0", "5.15.0-1051-aws", P4D);
 	compute(&f);
 	assert_null(val("FI_EFA_FORK_SAFE"));
@@ -198,6 +220,35 @@ static void test_fork_safe_kernel(void **state)
 	assert_true(has_note("kernel version unknown"));
 }
 
+/* FI_PROVIDER stays, with the reason that is true for current aws-ofi-nccl */
+static void test_provider_reason(void **state)
+{
+	struct env_facts f;
+
+	facts(&f, "1.22.0", "6.1.0", P5);
+	f.ofi = ENV_OFI_PRESENT;
+	env_version_parse("1.15.0", &f.ofi_version);
+	compute(&f);
+	assert_string_equal(val("FI_PROVIDER"), "efa");
+	assert_non_null(strstr(env_set_find(&S, "FI_PROVIDER")->why, "MPI"));
+	assert_non_null(strstr(env_set_find(&S, "FI_PROVIDER")->why, "picks efa by itself"));
+}
+
+/* FI_EFA_USE_HUGE_PAGE=0 is the admin's choice for nodes whose jobs fork, not a default */
+static void test_huge_page_not_default(void **state)
+{
+	struct config_env admin[] = { { .name = "FI_EFA_USE_HUGE_PAGE", .value = "0", .force = false } };
+	struct env_facts f;
+	char err[64];
+
+	facts(&f, "1.22.0", "6.1.0", P5);
+	compute(&f);
+	assert_null(val("FI_EFA_USE_HUGE_PAGE"));
+	assert_true(has_note("Env=FI_EFA_USE_HUGE_PAGE=0"));
+	assert_int_equal(envrules_compute(&f, admin, 1, &S, err, sizeof(err)), 0);
+	assert_string_equal(val("FI_EFA_USE_HUGE_PAGE"), "0");
+}
+
 /* ---- common variables ---- */
 
 static void test_common_efa(void **state)
@@ -207,7 +258,7 @@ static void test_common_efa(void **state)
 	facts(&f, "1.18.0", "6.1.0", P5);
 	compute(&f);
 	assert_string_equal(val("FI_PROVIDER"), "efa");
-	assert_string_equal(val("FI_EFA_USE_HUGE_PAGE"), "0");
+	assert_null(val("FI_EFA_USE_HUGE_PAGE"));
 	assert_string_equal(val("NCCL_SOCKET_IFNAME"), "^docker,lo,veth");  /* GPUs */
 	assert_null(val("NCCL_PROTO"));
 	assert_null(val("FI_EFA_SET_CUDA_SYNC_MEMOPS"));
@@ -485,6 +536,89 @@ static void test_lint_provider(void **state)
 	assert_false(warned(lint(tcp), "FI_PROVIDER"));
 }
 
+/* efa_fork_support.c aborts on FI_EFA_USE_HUGE_PAGE=1 with fork support on, and aws-ofi-nccl
+ * turns fork support on in every NCCL process (platform-aws.cpp) */
+static void test_lint_huge_page(void **state)
+{
+	char *on[] = { "FI_EFA_USE_HUGE_PAGE=1", NULL };
+	char *on_fork[] = { "FI_EFA_USE_HUGE_PAGE=yes", "FI_EFA_FORK_SAFE=1", NULL };
+	char *off[] = { "FI_EFA_USE_HUGE_PAGE=0", NULL };
+	struct env_facts f;
+
+	facts(&f, "1.22.0", "6.1.0", P5);             /* GPUs: NCCL runs here */
+	compute(&f);
+	assert_true(warned(lint(on), "FI_EFA_USE_HUGE_PAGE"));
+	assert_non_null(strstr(W[0].text, "aborts"));
+	assert_false(warned(lint(off), "FI_EFA_USE_HUGE_PAGE"));
+	facts(&f, "1.22.0", "6.1.0", C5N);            /* no GPUs, no plugin: no fork support */
+	compute(&f);
+	assert_false(warned(lint(on), "FI_EFA_USE_HUGE_PAGE"));
+	assert_true(warned(lint(on_fork), "FI_EFA_USE_HUGE_PAGE"));
+	facts(&f, "1.22.0", "5.10.0", C5N);           /* the set turns fork support on */
+	compute(&f);
+	assert_true(warned(lint(on), "FI_EFA_USE_HUGE_PAGE"));
+}
+
+/* efa_user_info.c: use_device_rdma=0 or FI_HMEM_P2P_DISABLED=1 take GPUDirect away */
+static void test_lint_gpudirect_off(void **state)
+{
+	char *rdma0[] = { "FI_EFA_USE_DEVICE_RDMA=0", NULL };
+	char *rdma_no[] = { "FI_EFA_USE_DEVICE_RDMA=no", NULL };
+	char *p2p[] = { "FI_HMEM_P2P_DISABLED=1", NULL };
+	char *p2p0[] = { "FI_HMEM_P2P_DISABLED=0", NULL };
+	struct env_facts f;
+
+	facts(&f, "1.22.0", "6.1.0", P5);
+	compute(&f);
+	assert_true(warned(lint(rdma0), "FI_EFA_USE_DEVICE_RDMA"));
+	assert_non_null(strstr(W[0].text, "GPUDirect"));
+	assert_true(warned(lint(rdma_no), "FI_EFA_USE_DEVICE_RDMA"));
+	assert_true(warned(lint(p2p), "FI_HMEM_P2P_DISABLED"));
+	assert_false(warned(lint(p2p0), "FI_HMEM_P2P_DISABLED"));
+	facts(&f, "1.22.0", "6.1.0", TRN1);           /* no GPUs: not a GPUDirect instance */
+	compute(&f);
+	assert_false(warned(lint(rdma0), "FI_EFA_USE_DEVICE_RDMA"));
+	assert_false(warned(lint(p2p), "FI_HMEM_P2P_DISABLED"));
+	facts(&f, "1.22.0", "6.1.0", C5N);
+	compute(&f);
+	assert_false(warned(lint(rdma0), "FI_EFA_USE_DEVICE_RDMA"));
+}
+
+static void test_lint_nccl_net_socket(void **state)
+{
+	char *sock[] = { "NCCL_NET=Socket", NULL };
+	char *ofi[] = { "NCCL_NET=AWS Libfabric", NULL };
+	struct env_facts f;
+
+	facts(&f, "1.22.0", "6.1.0", P5);
+	compute(&f);
+	assert_true(warned(lint(sock), "NCCL_NET"));
+	assert_non_null(strstr(W[0].text, "sockets"));
+	assert_false(warned(lint(ofi), "NCCL_NET"));
+	f.efa_devices = 0;                              /* not an EFA node */
+	compute(&f);
+	assert_false(warned(lint(sock), "NCCL_NET"));
+}
+
+/* efa_env.c "iface": a comma list restricting the eligible NICs */
+static void test_lint_efa_iface(void **state)
+{
+	char *one[] = { "FI_EFA_IFACE=rdmap16s27", NULL };
+	char *all4[] = { "FI_EFA_IFACE=rdmap16s27,rdmap32s27,rdmap144s27,rdmap160s27", NULL };
+	char *all[] = { "FI_EFA_IFACE=all", NULL };
+	struct env_facts f;
+
+	facts(&f, "1.22.0", "6.1.0", P4D);
+	compute(&f);
+	assert_true(warned(lint(one), "FI_EFA_IFACE"));
+	assert_non_null(strstr(W[0].text, "1 of the 4"));
+	assert_false(warned(lint(all4), "FI_EFA_IFACE"));
+	assert_false(warned(lint(all), "FI_EFA_IFACE"));
+	f.efa_devices = -1;
+	compute(&f);
+	assert_true(warned(lint(all4), "FI_EFA_IFACE"));
+}
+
 static void test_lint_skips_forced(void **state)
 {
 	struct config_env admin[] = { { .name = "FI_PROVIDER", .value = "efa", .force = true },
@@ -594,12 +728,20 @@ static void test_facts_unknown_roundtrip(void **state)
 	assert_false(env_version_known(&g.libfabric));
 	assert_false(env_version_known(&g.kernel));
 	assert_int_equal(g.efa_devices, -1);
+	assert_int_equal(g.efa_device_id, -1);
 	assert_int_equal(g.gpus, -1);
 	assert_int_equal(g.ofi, ENV_OFI_UNKNOWN);
 	assert_string_equal(g.instance_type, "");
 	assert_int_equal(env_facts_parse("future_key=1 provider=tcp", &g), 0);
 	assert_string_equal(g.provider, "tcp");
 	assert_int_equal(env_facts_parse("efa_devices=lots", &g), -1);
+	f.efa_device_id = 0xefa1;
+	env_facts_format(&f, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "efa_device_id=0xefa1"));
+	assert_int_equal(env_facts_parse(buf, &g), 0);
+	assert_int_equal(g.efa_device_id, 0xefa1);
+	assert_int_equal(env_facts_parse("efa_device_id=efa1", &g), -1);
+	assert_int_equal(env_facts_parse("efa_device_id=0x1zz", &g), -1);
 }
 
 int main(void)
@@ -607,12 +749,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version_parse),
 		cmocka_unit_test(test_rdma_p4d_lf117),
-		cmocka_unit_test(test_rdma_p4d_lf118_and_2x),
+		cmocka_unit_test(test_rdma_lf118_api_version),
 		cmocka_unit_test(test_rdma_trn1),
 		cmocka_unit_test(test_rdma_c5n_never),
 		cmocka_unit_test(test_rdma_unknown_instance),
 		cmocka_unit_test(test_rdma_unknown_libfabric),
 		cmocka_unit_test(test_fork_safe_kernel),
+		cmocka_unit_test(test_provider_reason),
+		cmocka_unit_test(test_huge_page_not_default),
 		cmocka_unit_test(test_common_efa),
 		cmocka_unit_test(test_trn1_no_gpu_no_nccl_vars),
 		cmocka_unit_test(test_ofi_old),
@@ -629,6 +773,10 @@ int main(void)
 		cmocka_unit_test(test_lint_device_rdma),
 		cmocka_unit_test(test_lint_cuda_sync_memops),
 		cmocka_unit_test(test_lint_provider),
+		cmocka_unit_test(test_lint_huge_page),
+		cmocka_unit_test(test_lint_gpudirect_off),
+		cmocka_unit_test(test_lint_nccl_net_socket),
+		cmocka_unit_test(test_lint_efa_iface),
 		cmocka_unit_test(test_lint_skips_forced),
 		cmocka_unit_test(test_lint_bounded),
 		cmocka_unit_test(test_spank_roundtrip),
