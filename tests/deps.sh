@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libfabric-dev libfabric-bin libpmix-dev libpmix-bin
 libjson-c-dev libcmocka-dev libslurm-dev slurmctld slurmd slurm-client
 slurm-wlm-basic-plugins munge clang libclang-rt-14-dev valgrind rpm procps
-python3"
+python3 iproute2 nftables"
 
 missing=""
 for p in $PKGS; do
