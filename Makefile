@@ -72,6 +72,10 @@ unit_src     = $(filter %/$(1).c,$(UNIT_SRCS))
 FAULT_SRCS  := $(sort $(wildcard tests/faultlib/*.c))
 FAULT_LIB   := $(if $(FAULT_SRCS),$(B)/tests/libefa-fault.so)
 
+# The EFA personality layer (test double, tests/efa-personality/README.md)
+PERSONALITY_SRCS := $(sort $(wildcard tests/efa-personality/*.c))
+PERSONALITY_LIB  := $(if $(PERSONALITY_SRCS),$(B)/tests/libefa-personality.so)
+
 # Test doubles: each tests/doubles/<name>/ directory becomes build/tests/doubles/lib<name>.so
 DOUBLE_DIRS := $(sort $(patsubst tests/doubles/%/,%,$(dir $(wildcard tests/doubles/*/*.c))))
 DOUBLE_LIBS := $(DOUBLE_DIRS:%=$(B)/tests/doubles/lib%.so)
@@ -152,6 +156,10 @@ $(B)/tests/libefa-fault.so: $(FAULT_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LIBS) $(FABRIC_LIBS)
 
+$(B)/tests/libefa-personality.so: $(PERSONALITY_SRCS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -ldl -lpthread $(FABRIC_LIBS)
+
 $(B)/tests/doubles/lib%.so: $(wildcard tests/doubles/*/*.c) $(wildcard tests/doubles/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $(wildcard tests/doubles/$*/*.c) -lpthread -lrt
@@ -183,7 +191,7 @@ else
 	@echo "cuda-build-check: no cuda_runtime_api.h/nccl.h under $(CUDA_HOME)/include: skipped"
 endif
 
-test-support: all $(FAULT_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
+test-support: all $(FAULT_LIB) $(PERSONALITY_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
 
 check: deps
 	@$(MAKE) --no-print-directory all test-support $(UNIT_BINS) $(SAN_BINS)

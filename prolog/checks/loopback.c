@@ -72,6 +72,8 @@ struct lb {
 	struct lb_side side[2];
 	size_t region;              /* bytes per buffer region */
 	size_t max_size;            /* largest verified message */
+	size_t msg_max;             /* largest send/recv: the fabric's MSG limit (fabric.h) */
+	char msg_why[48];           /* where msg_max comes from */
 	size_t bw_size;
 	size_t window;
 	char err[CHECK_REASON_MAX];     /* "<call>: <error>", reason without the domain */
@@ -429,7 +431,8 @@ static void size_limits(struct lb *lb)
 	lb->window = tx_size && tx_size < LB_WINDOW ? tx_size : LB_WINDOW;
 }
 
-static int lb_setup(struct lb *lb)
+/* Runs under fabric_open_lock: one thread at a time opens (and closes) fabric resources. */
+static int lb_setup_locked(struct lb *lb)
 {
 	if (lb_getinfo(lb) || open_fabric_res(lb))
 		return -1;
@@ -444,7 +447,20 @@ static int lb_setup(struct lb *lb)
 	if (insert_peer(lb, &lb->side[SERVER], &lb->side[CLIENT]) ||
 	    insert_peer(lb, &lb->side[CLIENT], &lb->side[SERVER]))
 		return -1;
+	/* Never send more than the fabric under test accepts in one MSG (efa-direct: the MTU). */
+	lb->msg_max = fabric_msg_limit(lb->side[CLIENT].ep, lb->info, lb->msg_why,
+				       sizeof(lb->msg_why));
 	return 0;
+}
+
+static int lb_setup(struct lb *lb)
+{
+	int ret;
+
+	fabric_open_lock();
+	ret = lb_setup_locked(lb);
+	fabric_open_unlock();
+	return ret;
 }
 
 static void close_fid(struct fid *f)
@@ -455,6 +471,7 @@ static void close_fid(struct fid *f)
 
 static void lb_teardown(struct lb *lb)
 {
+	fabric_open_lock();
 	for (int i = 0; i < 2; i++)
 		close_fid(lb->side[i].ep ? &lb->side[i].ep->fid : NULL);
 	for (int i = 0; i < 2; i++) {
@@ -467,6 +484,7 @@ static void lb_teardown(struct lb *lb)
 	}
 	close_fid(lb->domain ? &lb->domain->fid : NULL);
 	close_fid(lb->fabric ? &lb->fabric->fid : NULL);
+	fabric_open_unlock();
 	for (int i = 0; i < 2; i++)
 		free(lb->side[i].buf);
 	fi_freeinfo(lb->info);
@@ -510,7 +528,7 @@ static int verify_all_sizes(struct lb *lb)
 {
 	unsigned seed = 1;
 
-	for (size_t size = LB_MIN_SIZE; size <= lb->max_size; size *= 2)
+	for (size_t size = LB_MIN_SIZE; size <= lb->max_size && size <= lb->msg_max; size *= 2)
 		if (verify_send_recv(lb, size, seed++))
 			return -1;
 	for (size_t size = LB_MIN_SIZE; size <= lb->max_size; size *= 2)
@@ -642,16 +660,33 @@ static void size_name(size_t n, char *buf, size_t len)
 		snprintf(buf, len, "%zu B", n);
 }
 
+/* The largest send/recv size verified: the last power of two <= both limits. */
+static size_t msg_verified(const struct lb *lb)
+{
+	size_t last = LB_MIN_SIZE;
+
+	for (size_t size = LB_MIN_SIZE; size <= lb->max_size && size <= lb->msg_max; size *= 2)
+		last = size;
+	return last;
+}
+
 static void describe_pass(const struct lb *lb, double gbps, double lat_us, int iterations,
 			  struct check_result *c)
 {
-	char maxs[32], bws[32];
+	const struct fi_fabric_attr *fa = lb->info->fabric_attr;
+	char maxs[32], bws[32], msgs[32];
 
 	size_name(lb->max_size, maxs, sizeof(maxs));
 	size_name(lb->bw_size, bws, sizeof(bws));
-	check_detail(c, "send/recv and RMA write/read verified 64 B..%s; RMA write %.1f Gb/s "
-		     "(%s x %d, window %zu), 64 B round trip %.1f us (%s)", maxs, gbps, bws,
-		     iterations, lb->window, lat_us, lb->info->fabric_attr->prov_name);
+	size_name(msg_verified(lb), msgs, sizeof(msgs));
+	if (lb->msg_max >= lb->max_size)
+		check_detail(c, "send/recv and RMA write/read verified 64 B..%s", maxs);
+	else
+		check_detail(c, "send/recv verified 64 B..%s (MSG limit %zu B, %s), RMA write/read "
+			     "64 B..%s", msgs, lb->msg_max, lb->msg_why, maxs);
+	str_appendf(c->detail, sizeof(c->detail), "; RMA write %.1f Gb/s (%s x %d, window %zu), "
+		    "64 B round trip %.1f us (%s, fabric %s)", gbps, bws, iterations, lb->window,
+		    lat_us, fa->prov_name, fa->name ? fa->name : "-");
 }
 
 static int run_steps(struct lb *lb, struct check_result *c)

@@ -10,6 +10,7 @@
 #include "core/supervise.h"
 #include "fabric/fabric.h"
 
+/* Which libfabric was loaded and its version go to the report (issue 9 point 8). */
 static void report_libfabric_version(void)
 {
 	char version[32];
@@ -18,6 +19,7 @@ static void report_libfabric_version(void)
 		return;
 	fabric_version(version, sizeof(version));
 	progress_meta("libfabric", version);
+	progress_meta("libfabric_path", fabric_library_path());
 }
 
 static void provider_run(struct check_ctx *ctx)
@@ -26,6 +28,7 @@ static void provider_run(struct check_ctx *ctx)
 	struct check_result c;
 	int64_t t0;
 
+	fabric_set_library(cfg->libfabric_path);
 	fabric_prepare_env(cfg->provider);
 	report_libfabric_version();
 	t0 = now_ms();
@@ -34,6 +37,8 @@ static void provider_run(struct check_ctx *ctx)
 	check_init(&c, "provider", cfg->provider);
 	fabric_provider_check(cfg->provider, cfg->domains, cfg->ndomains, ctx->domains, &c);
 	str_copy(c.target, sizeof(c.target), cfg->provider);
+	if (ctx->domains->fabric[0])
+		progress_meta("fabric", ctx->domains->fabric);
 	check_finish(&c, t0);
 }
 

@@ -493,6 +493,11 @@ static int k_nccl_lib(struct efa_config *c, const struct pctx *p, const char *ke
 	return val_library(p, key, v, c->nccl_library, sizeof(c->nccl_library));
 }
 
+static int k_libfabric(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_library(p, key, v, c->libfabric_path, sizeof(c->libfabric_path));
+}
+
 static int k_nccl_bytes(struct efa_config *c, const struct pctx *p, const char *key,
 			const char *v)
 {
@@ -608,6 +613,7 @@ static const struct key_def keys[] = {
 	{ "LoopbackIterations", k_loopback_iter, false },
 	{ "CudaLibrary", k_cuda_lib, false },
 	{ "NcclLibrary", k_nccl_lib, false },
+	{ "LibfabricPath", k_libfabric, false },
 	{ "NcclBytes", k_nccl_bytes, false },
 	{ "CrossPeers", k_cross_peers, false },
 	{ "Env", k_env, true },

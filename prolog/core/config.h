@@ -52,6 +52,8 @@ struct efa_config {
 	int loopback_iterations;    /* LoopbackIterations=, default 100 */
 	char cuda_library[CONFIG_PATH_MAX]; /* CudaLibrary=, "" = libcudart.so.* search */
 	char nccl_library[CONFIG_PATH_MAX]; /* NcclLibrary=, "" = libnccl.so.2 */
+	char libfabric_path[CONFIG_PATH_MAX]; /* LibfabricPath=, "" = the EFA installer's, then the
+					     * build-time one, then libfabric.so.1 (fabric_dl.c) */
 	long nccl_bytes;            /* NcclBytes=, all-reduce size, default 128 MiB */
 	long long min_memlock_bytes; /* MinMemlock=, default 64M; -1 = "unlimited" required */
 	int cross_peers;            /* CrossPeers=, peers per node in cross mode, 0 = log2 rounds */

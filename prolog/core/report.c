@@ -340,6 +340,8 @@ json_object *report_to_json(const struct report *r)
 	json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
 	json_add_string(o, "provider", r->provider);
 	json_add_string(o, "libfabric", r->libfabric);
+	json_add_string(o, "libfabric_path", r->libfabric_path);
+	json_add_string(o, "fabric", r->fabric);
 	for (size_t i = 0; i < r->nchecks; i++)
 		json_object_array_add(checks, check_to_json(&r->checks[i]));
 	json_object_object_add(o, "checks", checks);
@@ -398,6 +400,9 @@ int report_from_json(json_object *o, struct report *r)
 	report_init(r, mode, node);
 	if (json_get_string(o, "provider", r->provider, sizeof(r->provider), false) ||
 	    json_get_string(o, "libfabric", r->libfabric, sizeof(r->libfabric), false) ||
+	    json_get_string(o, "libfabric_path", r->libfabric_path, sizeof(r->libfabric_path),
+			    false) ||
+	    json_get_string(o, "fabric", r->fabric, sizeof(r->fabric), false) ||
 	    json_get_string(o, "reason", r->reason, sizeof(r->reason), false) ||
 	    json_get_string(o, "note", r->note, sizeof(r->note), false))
 		goto fail;
@@ -451,9 +456,11 @@ void report_write_human(const struct report *r, FILE *f)
 {
 	bool ok = report_ok(r);
 
-	fprintf(f, "efa-check %s on %s: %s (%ld ms; provider %s, libfabric %s)\n", r->mode,
+	fprintf(f, "efa-check %s on %s: %s (%ld ms; provider %s%s%s, libfabric %s%s%s)\n", r->mode,
 		r->node[0] ? r->node : "?", ok ? "HEALTHY" : "UNHEALTHY", r->duration_ms,
-		r->provider[0] ? r->provider : "-", r->libfabric[0] ? r->libfabric : "-");
+		r->provider[0] ? r->provider : "-", r->fabric[0] ? ", fabric " : "", r->fabric,
+		r->libfabric[0] ? r->libfabric : "-", r->libfabric_path[0] ? " at " : "",
+		r->libfabric_path);
 	for (size_t i = 0; i < r->nchecks; i++) {
 		const struct check_result *c = &r->checks[i];
 		char label[CHECK_NAME_MAX + CHECK_TARGET_MAX + 2];

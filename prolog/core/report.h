@@ -59,6 +59,8 @@ struct report {
 	char node[CHECK_TARGET_MAX];
 	char provider[32];
 	char libfabric[32];     /* runtime libfabric version, "" if unknown */
+	char libfabric_path[256]; /* the libfabric file that was loaded, "" if unknown */
+	char fabric[64];        /* the fabric tested (efa-direct, efa, ...), "" if unknown */
 	long duration_ms;
 	struct check_result *checks;
 	size_t nchecks, checks_cap;

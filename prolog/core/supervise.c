@@ -133,8 +133,15 @@ static void handle_line(struct watch *w, const char *line)
 	} else if (!strcmp(kind, "meta") && json_object_object_get_ex(o, "key", &v)) {
 		const char *key = json_object_get_string(v);
 
-		if (key && !strcmp(key, "libfabric") && json_object_object_get_ex(o, "value", &v))
-			str_copy(w->r->libfabric, sizeof(w->r->libfabric), json_object_get_string(v));
+		const char *val = json_object_object_get_ex(o, "value", &v) ?
+				  json_object_get_string(v) : NULL;
+
+		if (key && val && !strcmp(key, "libfabric"))
+			str_copy(w->r->libfabric, sizeof(w->r->libfabric), val);
+		else if (key && val && !strcmp(key, "libfabric_path"))
+			str_copy(w->r->libfabric_path, sizeof(w->r->libfabric_path), val);
+		else if (key && val && !strcmp(key, "fabric"))
+			str_copy(w->r->fabric, sizeof(w->r->fabric), val);
 	} else if (!strcmp(kind, "result") && json_object_object_get_ex(o, "check", &v)) {
 		struct check_result c;
 

@@ -7,18 +7,78 @@
  */
 #include "fabric/fabric.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 
 #include "core/report.h"
 #include "core/strutil.h"
 
 #define FABRIC_MIN_API FI_VERSION(1, 9)
+
+/* FI_OPT_ENDPOINT option names added after the 1.17 headers (include/rdma/fi_endpoint.h of
+ * libfabric v2.0.0+: FI_OPT_MAX_MSG_SIZE 12, FI_OPT_MAX_RMA_SIZE 14). The values are ABI. */
+#define EFA_FI_OPT_MAX_MSG_SIZE 12
+#define EFA_FI_OPT_MAX_RMA_SIZE 14
+#define EFA_DIRECT_MSG_FALLBACK 4096
+
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fabric_open_lock(void)
+{
+	pthread_mutex_lock(&open_lock);
+}
+
+void fabric_open_unlock(void)
+{
+	pthread_mutex_unlock(&open_lock);
+}
+
+static bool is_efa_direct(const struct fi_info *info)
+{
+	return info->fabric_attr && info->fabric_attr->name &&
+	       !strcmp(info->fabric_attr->name, "efa-direct");
+}
+
+static int getopt_size(struct fid_ep *ep, int name, size_t *v)
+{
+	size_t len = sizeof(*v);
+
+	if (!ep || FI_MAJOR(fi_version()) < 2)
+		return -FI_ENOPROTOOPT;
+	return fi_getopt(&ep->fid, FI_OPT_ENDPOINT, name, v, &len);
+}
+
+size_t fabric_msg_limit(struct fid_ep *ep, const struct fi_info *info, char *why, size_t size)
+{
+	size_t ep_max = info->ep_attr->max_msg_size, opt = 0;
+
+	if (getopt_size(ep, EFA_FI_OPT_MAX_MSG_SIZE, &opt) == 0 && opt) {
+		snprintf(why, size, "FI_OPT_MAX_MSG_SIZE");
+		return ep_max && ep_max < opt ? ep_max : opt;
+	}
+	if (is_efa_direct(info)) {
+		snprintf(why, size, "efa-direct MTU, assumed");
+		return EFA_DIRECT_MSG_FALLBACK;
+	}
+	snprintf(why, size, "max_msg_size");
+	return ep_max;
+}
+
+size_t fabric_rma_limit(struct fid_ep *ep, const struct fi_info *info)
+{
+	size_t ep_max = info->ep_attr->max_msg_size, opt = 0;
+
+	if (getopt_size(ep, EFA_FI_OPT_MAX_RMA_SIZE, &opt) == 0 && opt)
+		return ep_max && ep_max < opt ? ep_max : opt;
+	return ep_max;
+}
 
 void fabric_version(char *buf, size_t size)
 {
@@ -213,6 +273,19 @@ static int select_wanted(const struct fabric_domains *all, char *const *want, si
 	return nmissing;
 }
 
+/* The fabric of the first entry for a tested domain: for efa on libfabric >= 2.1 that is
+ * efa-direct when the device offers what we ask for (efa_prov.c lists efa-direct first), the
+ * same entry aws-ofi-nccl's RDMA protocol takes for these capabilities. */
+static void first_fabric(const struct fi_info *info, struct fabric_domains *d)
+{
+	for (const struct fi_info *cur = info; cur; cur = cur->next)
+		if (cur->domain_attr->name && cur->fabric_attr->name &&
+		    names_contain(d->name, d->n, cur->domain_attr->name)) {
+			str_copy(d->fabric, sizeof(d->fabric), cur->fabric_attr->name);
+			return;
+		}
+}
+
 static void describe_domains(const char *provider, const char *layered,
 			     const struct fabric_domains *d, struct check_result *c)
 {
@@ -220,8 +293,8 @@ static void describe_domains(const char *provider, const char *layered,
 
 	names_join(d, names, sizeof(names));
 	fabric_version(version, sizeof(version));
-	check_detail(c, "%s: %zu domain%s (%s), libfabric %s%s%s%s", provider, d->n,
-		     d->n == 1 ? "" : "s", names, version,
+	check_detail(c, "%s: %zu domain%s (%s), fabric %s, libfabric %s%s%s%s", provider, d->n,
+		     d->n == 1 ? "" : "s", names, d->fabric[0] ? d->fabric : "-", version,
 		     strcmp(layered, provider) ? " (" : "", strcmp(layered, provider) ? layered : "",
 		     strcmp(layered, provider) ? ")" : "");
 }
@@ -238,6 +311,7 @@ int fabric_provider_check(const char *provider, char *const *want, size_t nwant,
 	check_init(c, "provider", provider);
 	domains->name = NULL;
 	domains->n = 0;
+	domains->fabric[0] = '\0';
 	if (fabric_load_error()) {
 		check_detail(c, "libfabric could not be loaded: %s; install libfabric (on EFA nodes the "
 			     "AWS EFA installer's, /opt/amazon/efa)", fabric_load_error());
@@ -260,6 +334,7 @@ int fabric_provider_check(const char *provider, char *const *want, size_t nwant,
 		if (ret < 0)
 			goto nomem;
 	}
+	first_fabric(info, domains);
 	if (c->status != CHECK_FAIL)
 		describe_domains(provider, layered, domains, c);
 	ret = c->status == CHECK_FAIL ? -1 : 0;

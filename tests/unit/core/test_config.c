@@ -78,6 +78,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.loopback_iterations, 100);
 	assert_string_equal(c.cuda_library, "");
 	assert_string_equal(c.nccl_library, "");
+	assert_string_equal(c.libfabric_path, "");
 	assert_int_equal(c.nccl_bytes, 128L << 20);
 	assert_int_equal(c.cross_peers, 0);
 	assert_int_equal(c.nenv, 0);
@@ -537,6 +538,23 @@ static void test_library_names(void **state)
 	config_free(&c);
 }
 
+/* LibfabricPath= (issue 9 point 8): an absolute path or a soname, like the other libraries. */
+static void test_libfabric_path(void **state)
+{
+	struct efa_config c;
+
+	assert_int_equal(parse(&c, "LibfabricPath=/opt/amazon/efa/lib64/libfabric.so.1\n", NULL), 0);
+	assert_string_equal(c.libfabric_path, "/opt/amazon/efa/lib64/libfabric.so.1");
+	config_free(&c);
+	assert_int_equal(parse(&c, "libfabricpath=libfabric.so.1\n", NULL), 0);
+	assert_string_equal(c.libfabric_path, "libfabric.so.1");
+	config_free(&c);
+	EXPECT_ERR("LibfabricPath=fabric\n", NULL, "t.conf:1: LibfabricPath=fabric: expected an "
+		   "absolute path or a soname like libname.so.12");
+	EXPECT_ERR_PREFIX("LibfabricPath=/opt/../lib/libfabric.so.1\n", NULL,
+			  "t.conf:1: LibfabricPath=/opt/../lib/libfabric.so.1: \"..\" is not allowed");
+}
+
 static void test_syntax_errors(void **state)
 {
 	EXPECT_ERR("Timeout=5\nFoo=1\n", NULL, "t.conf:2: unknown key 'Foo'");
@@ -872,6 +890,7 @@ int main(void)
 		cmocka_unit_test(test_sample_conf),
 		cmocka_unit_test(test_load_good),
 		cmocka_unit_test(test_load_group_writable),
+		cmocka_unit_test(test_libfabric_path),
 		cmocka_unit_test(test_load_not_root_owned),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_load_not_regular),

@@ -1,0 +1,73 @@
+#!/bin/sh
+# efa-check local against libfabric 2.x's efa provider as it presents itself, played by the EFA
+# personality layer over the real tcp provider (tests/efa-personality/README.md): efa-direct
+# before efa, the efa-direct MSG limit (MTU), the < 2.2.0 domain-open race, a transient crash
+# below the product, which libfabric was loaded (issue 9 points 1, 3, 8; point 4: gpu).
+. "$(dirname "$0")/../lib.sh"
+
+PERSONALITY=$TOP/build/tests/libefa-personality.so
+CUDART=$TOP/build/tests/doubles/libcudart-double.so
+conf=$T_TMP/efa.conf
+printf 'Provider=efa\nExpectedDevices=0\nExpectedGPUs=0\nTimeout=60\nMinMemlock=8M\nLoopbackIterations=20\n' > "$conf"
+chmod 0644 "$conf"
+cd "$T_TMP" || exit 1     # a crashing worker may leave a backtrace file in the cwd
+
+efa() { # name [env...] -- efa-check args: run under the personality layer
+	name=$1; shift
+	run_capture "$name" env LD_PRELOAD="$PERSONALITY" "$@"
+}
+check_field() { # desc file python-expr expected
+	got=$(json_get "$2" "$3" 2>&1)
+	if [ "$got" = "$4" ]; then ok "$1"; else not_ok "$1 (got '$got', want '$4')"; head -30 "$2" | diag; fi
+}
+lb() { echo "[c for c in j['checks'] if c['name']=='loopback']"; }
+
+# --- point 1: efa-direct first, its MSG limit, the fabric named ---------------------------
+efa direct "$EFA_CHECK" local --config "$conf" --json
+expect_rc "efa-direct listed first (libfabric 2.x): healthy" 0 direct
+check_field "JSON names the fabric under test: efa-direct" "$T_TMP/direct.out" "j.get('fabric')" efa-direct
+check_field "both rdmapXsY-rdm domains tested" "$T_TMP/direct.out" "sorted(c['target'] for c in $(lb))" \
+	"['rdmap16s27-rdm', 'rdmap32s27-rdm']"
+check_field "send/recv stays within the efa-direct MSG limit (FI_OPT_MAX_MSG_SIZE)" "$T_TMP/direct.out" \
+	"all('send/recv verified 64 B..8 KiB (MSG limit 8192 B, FI_OPT_MAX_MSG_SIZE)' in c['detail'] for c in $(lb))" True
+check_field "RMA still verified up to 1 MiB" "$T_TMP/direct.out" \
+	"all('RMA write/read 64 B..1 MiB' in c['detail'] and 'fabric efa-direct' in c['detail'] for c in $(lb))" True
+check "no send above the MTU reached the fabric" sh -c "! grep -q 'exceeds the device MTU' '$T_TMP/direct.err'"
+
+efa mtu4k EFA_PERSONALITY_MTU=4096 "$EFA_CHECK" local --config "$conf" --json
+expect_rc "a 4 KiB MTU: healthy" 0 mtu4k
+check_field "send/recv verified up to the 4 KiB limit" "$T_TMP/mtu4k.out" \
+	"all('64 B..4 KiB (MSG limit 4096 B' in c['detail'] for c in $(lb))" True
+
+efa rdmonly EFA_PERSONALITY_FABRICS=efa "$EFA_CHECK" local --config "$conf"
+expect_rc "libfabric 1.x (efa fabric only): healthy" 0 rdmonly
+expect_grep "human report names fabric efa" 'provider efa, fabric efa,' "$T_TMP/rdmonly.out"
+expect_grep "efa fabric: send/recv verified to 1 MiB (no MSG limit)" 'send/recv and RMA write/read verified 64 B..1 MiB' "$T_TMP/rdmonly.out"
+
+# --- point 3: fabric/domain open and close serialised; a crash is run again ------------------
+efa race EFA_PERSONALITY_DEVICES=rdmap16s27,rdmap32s27,rdmap48s27,rdmap64s27 \
+	EFA_PERSONALITY_OPEN_MS=150 "$EFA_CHECK" local --config "$conf" --json
+expect_rc "4 domains with slow opens: healthy" 0 race
+check "no concurrent fi_domain open/close (libfabric < 2.2.0 race)" \
+	sh -c "! grep -q 'concurrent' '$T_TMP/race.err'"
+check_field "4 loopbacks passed" "$T_TMP/race.out" "sum(c['ok'] for c in $(lb))" 4
+
+efa crash EFA_PERSONALITY_CRASH_ONCE="$T_TMP/crashed" "$EFA_CHECK" local --config "$conf" --json
+expect_rc "a worker that crashed once is run again: healthy" 0 crash
+check "the crash did happen" test -e "$T_TMP/crashed"
+expect_grep "report says the checks ran twice" 'checks ran twice: the first worker crashed' "$T_TMP/crash.out"
+
+# --- point 8: which libfabric --------------------------------------------------------------
+check_field "JSON reports the libfabric version" "$T_TMP/direct.out" "j.get('libfabric')" 2.1.0
+path=$(json_get "$T_TMP/direct.out" "j.get('libfabric_path')")
+check "JSON reports the libfabric file that was loaded ($path)" test -f "$path"
+printf 'LibfabricPath=%s\n' "$path" >> "$conf"
+efa explicit "$EFA_CHECK" local --config "$conf"
+expect_rc "LibfabricPath= the same file: healthy" 0 explicit
+expect_grep "human report names the libfabric file" "libfabric 2.1.0 at $path" "$T_TMP/explicit.out"
+printf 'Provider=efa\nExpectedDevices=0\nExpectedGPUs=0\nMinMemlock=8M\nLibfabricPath=/nonexistent/libfabric.so.1\n' > "$T_TMP/bad.conf"
+run_capture badpath "$EFA_CHECK" local --config "$T_TMP/bad.conf" --json
+expect_rc "LibfabricPath= a missing file: unhealthy, no other libfabric tried" 1 badpath
+expect_grep "the detail names LibfabricPath and the file" 'LibfabricPath=/nonexistent/libfabric.so.1' "$T_TMP/badpath.out"
+
+done_testing
