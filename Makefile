@@ -2,6 +2,8 @@
 #
 #   make            build prolog/efa-check and spank/spank_efa_check.so in place
 #   make check      install missing build/test dependencies, run every test suite
+#   make SLURM_HOME=/opt/slurm   build against a Slurm installed under a prefix (else pkg-config
+#                   slurm, else the system's headers and libslurm)
 #   make demo       install dependencies, build, boot a local test cluster, show the main job
 #   make install    DESTDIR=... PREFIX=... SYSCONFDIR=... LIBDIR=...
 #   make bench      benchmarks (bench/README.md)
@@ -31,6 +33,34 @@ PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(filter-out libfabric,$(PKGS)) 2>/d
 FABRIC_LIBDIR := $(shell $(PKG_CONFIG) --variable=libdir libfabric 2>/dev/null)
 FABRIC_LIBS := $(shell $(PKG_CONFIG) --libs libfabric 2>/dev/null)
 
+# Slurm: SLURM_HOME (headers in $(SLURM_HOME)/include, libslurm in lib64/ or lib/), else
+# `pkg-config slurm` (Slurm's own `make install` ships slurm.pc; Debian's libslurm-dev does not),
+# else the compiler's default paths. The headers are system headers (-isystem): slurm.h has
+# old-style prototypes (e.g. `void (*acct_full)();` in 22.05) that -Werror=strict-prototypes
+# rejects on an -I path. libslurm outside the linker's default path is found through an rpath.
+SLURM_HOME  ?=
+ifneq ($(strip $(SLURM_HOME)),)
+SLURM_INCDIR := $(SLURM_HOME)/include
+SLURM_LIBDIR := $(patsubst %/,%,$(dir $(firstword $(wildcard $(SLURM_HOME)/lib64/libslurm.so \
+                $(SLURM_HOME)/lib/libslurm.so $(SLURM_HOME)/lib/*/libslurm.so))))
+ifeq ($(wildcard $(SLURM_INCDIR)/slurm/slurm.h),)
+$(error SLURM_HOME=$(SLURM_HOME): no $(SLURM_INCDIR)/slurm/slurm.h)
+endif
+ifeq ($(SLURM_LIBDIR),)
+$(error SLURM_HOME=$(SLURM_HOME): no libslurm.so in lib64/, lib/ or lib/<triplet>/)
+endif
+else
+SLURM_INCDIR := $(shell $(PKG_CONFIG) --variable=includedir slurm 2>/dev/null)
+SLURM_LIBDIR := $(shell $(PKG_CONFIG) --variable=libdir slurm 2>/dev/null)
+endif
+SYSTEM_LIBDIRS := /usr/lib /usr/lib64 /lib /lib64 $(wildcard /usr/lib/*-linux-gnu /lib/*-linux-gnu)
+SLURM_CFLAGS := $(if $(filter-out /usr/include,$(SLURM_INCDIR)),-isystem $(SLURM_INCDIR))
+comma       := ,
+SLURM_LIBS  := $(if $(filter-out $(SYSTEM_LIBDIRS),$(SLURM_LIBDIR)),-L$(SLURM_LIBDIR) \
+               -Wl$(comma)-rpath$(comma)$(SLURM_LIBDIR)) -lslurm
+# the slurm_version.h the build uses (rpm/build.sh names the Slurm in the RPM's Release)
+SLURM_VERSION_H := $(firstword $(wildcard $(if $(SLURM_INCDIR),$(SLURM_INCDIR),/usr/include)/slurm/slurm_version.h))
+
 # CUDA/NCCL are loaded with dlopen at run time; their headers are used only when present.
 HAVE_CUDA_HEADERS := $(shell test -f $(CUDA_HOME)/include/cuda_runtime_api.h && test -f $(CUDA_HOME)/include/nccl.h && echo 1)
 
@@ -40,11 +70,11 @@ HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
 BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DEFA_CHECK_VERSION='"$(VERSION)"' \
                -DEFA_CHECK_SYSCONFDIR='"$(SYSCONFDIR)"' -DEFA_CHECK_SBINDIR='"$(SBINDIR)"' \
                $(if $(FABRIC_LIBDIR),-DEFA_LIBFABRIC_PATH='"$(FABRIC_LIBDIR)/libfabric.so.1"') \
-               -Iprolog $(PKG_CFLAGS)
+               -Iprolog $(SLURM_CFLAGS) $(PKG_CFLAGS)
 CFLAGS      ?= -O2
 ALL_CFLAGS  := $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
 LDHARDEN    := -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
-LIBS        := $(PKG_LIBS) -lslurm -ldl -lpthread -lm
+LIBS        := $(PKG_LIBS) $(SLURM_LIBS) -ldl -lpthread -lm
 
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -fPIC $(SAN_FLAGS)
@@ -229,7 +259,7 @@ bench: deps
 	@sh bench/run.sh
 
 rpm: all
-	@sh rpm/build.sh $(VERSION)
+	@SLURM_VERSION_H=$(SLURM_VERSION_H) SLURM_HOME=$(SLURM_HOME) sh rpm/build.sh $(VERSION)
 
 clean:
 	rm -rf $(B) prolog/efa-check spank/spank_efa_check.so

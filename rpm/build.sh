@@ -9,8 +9,10 @@ top=$(pwd)/build/rpm
 rm -rf "$top"
 mkdir -p "$top/SOURCES" "$top/SPECS" "$top/BUILD" "$top/RPMS" "$top/SRPMS"
 
-slurm_hex=$(sed -n 's/^#define SLURM_VERSION_NUMBER 0x\([0-9a-fA-F]*\).*/\1/p' \
-	"${SLURM_INCLUDE:-/usr/include}/slurm/slurm_version.h")
+# The Makefile passes the slurm_version.h it compiles against (SLURM_HOME, pkg-config slurm or
+# the system's); SLURM_HOME is handed on to the package build.
+version_h=${SLURM_VERSION_H:-${SLURM_INCLUDE:-/usr/include}/slurm/slurm_version.h}
+slurm_hex=$(sed -n 's/^#define SLURM_VERSION_NUMBER 0x\([0-9a-fA-F]*\).*/\1/p' "$version_h")
 [ -n "$slurm_hex" ] || { echo "efa-check: rpm: cannot read SLURM_VERSION_NUMBER from slurm/slurm_version.h" >&2; exit 1; }
 slurm_version=$(printf '%d.%02d.%d' "0x$(echo "$slurm_hex" | cut -c1-2)" \
 	"0x$(echo "$slurm_hex" | cut -c3-4)" "0x$(echo "$slurm_hex" | cut -c5-6)")
@@ -31,6 +33,7 @@ command -v dpkg >/dev/null 2>&1 && nodeps="--nodeps"
 rpmbuild -bb $nodeps --quiet \
 	--define "_topdir $top" \
 	--define "slurm_version $slurm_version" \
+	--define "slurm_home ${SLURM_HOME:-%{nil}}" \
 	--define "version_override $version" \
 	rpm/efa-check.spec >"$top/rpmbuild.log" 2>&1 || {
 	echo "efa-check: rpmbuild failed; log: $top/rpmbuild.log" >&2

@@ -23,6 +23,19 @@
 
 SPANK_PLUGIN(efa_check, 1);
 
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
+/* Slurm 25.05+: what a failing slurm_spank_init of a `required` plugin means in slurmstepd.
+ * Ours fails only on a plugstack.conf error (an unknown or bad argument). The default turns
+ * that into a batch-launch failure that drains the node ("batch job complete failure"):
+ * one plugstack typo would drain every node that starts a batch job. ESPANK_JOB_FAILURE
+ * fails the job instead (SchedMD/slurm slurm-25-05-0-1: slurm/spank.h declares
+ * slurm_spank_init_failure_mode; src/common/spank.c returns it for SPANK_INIT;
+ * src/slurmd/slurmd/req.c _launch_job_fail kills the job for ESPANK_JOB_FAILURE and
+ * src/slurmctld/proc_req.c does not drain for it). Slurm <= 24.11 has no such symbol. */
+#include <slurm/slurm_errno.h>
+int slurm_spank_init_failure_mode = ESPANK_JOB_FAILURE;
+#endif
+
 static struct plugin_context context;
 
 static int option_cb(int val, const char *optarg, int remote);

@@ -17,9 +17,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* From Slurm 23.02 slurmctld appends its own reasons to a node's reason instead of replacing
+ * it: set_node_reason() does `xstrfmtcat(node_ptr->reason, " : %s", message)` when the node
+ * has one (SchedMD/slurm src/slurmctld/node_mgr.c, slurm-23-02-0-1; set_node_down_ptr passes
+ * "Not responding"). 22.05 did so only for reboot reasons. So one of our drains can read
+ * "efa-check: X : Not responding": the prefix still says it is ours (resumed when healthy and
+ * no longer DOWN), and an admin's reason with ours appended after it does not. */
 bool reason_is_ours(const char *reason)
 {
 	return reason && !strncmp(reason, EFA_REASON_PREFIX, sizeof(EFA_REASON_PREFIX) - 1);
+}
+
+/* reason is want, possibly followed by notes slurmctld appended (" : Not responding"). */
+static bool same_reason(const char *reason, const char *want)
+{
+	size_t n = strlen(want);
+
+	return !strncmp(reason, want, n) && (!reason[n] || !strncmp(reason + n, " : ", 3));
 }
 
 bool node_is_down(uint32_t state)
@@ -42,7 +56,7 @@ enum drain_verdict drain_decide(const struct node_view *n, const char *new_reaso
 		return DRAIN_SKIP_ADMIN;
 	if (node_is_drained(n->state) && !n->reason[0])
 		return DRAIN_SKIP_ADMIN;
-	if (node_is_drained(n->state) && !strcmp(n->reason, new_reason))
+	if (node_is_drained(n->state) && same_reason(n->reason, new_reason))
 		return DRAIN_NOTHING;
 	return DRAIN_APPLY;
 }
@@ -167,8 +181,10 @@ static int lookup_node(const char *node, struct node_rpc_result *out)
 	node_info_msg_t *msg = NULL;
 
 	if (slurm_load_node_single(&msg, (char *)node, SHOW_ALL) != SLURM_SUCCESS) {
+		/* libslurm sets errno; slurm_get_errno() (which returned errno) was removed in
+		 * 24.11 (SchedMD/slurm commit c728b40c6f "Remove slurm_get_errno()"). */
 		snprintf(out->error, sizeof(out->error), "node lookup failed: %s",
-			 slurm_strerror(slurm_get_errno()));
+			 slurm_strerror(errno));
 		return -1;
 	}
 	out->lookup_ok = true;
@@ -204,7 +220,7 @@ static void update_node(const char *node, enum node_action act, const char *reas
 		out->updated = true;
 	else
 		snprintf(out->error, sizeof(out->error), "%s failed: %s",
-			 act == NODE_ACT_DRAIN ? "drain" : "resume", slurm_strerror(slurm_get_errno()));
+			 act == NODE_ACT_DRAIN ? "drain" : "resume", slurm_strerror(errno));
 }
 
 static void rpc_child(const char *node, enum node_action act, const char *reason,

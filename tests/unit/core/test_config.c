@@ -338,8 +338,15 @@ static void test_bad_hostlists(void **state)
 		   "range too large; expected e.g. n[1-4,7] or ALL)");
 	EXPECT_ERR_PREFIX("NodeName=n[a-b] Timeout=5\n", "n1",
 			  "t.conf:1: NodeName=n[a-b]: libslurm rejects this hostlist");
-	EXPECT_ERR_PREFIX("NodeName=n[1-2]x Timeout=5\n", "n1",
-			  "t.conf:1: NodeName=n[1-2]x: libslurm rejects this hostlist");
+	/* Host suffixes: rejected by efa-check itself with one message on every Slurm release
+	 * (libslurm 22.05 rejects them, 23.11+ accepts and expands them: see hostlist_syntax) */
+	EXPECT_ERR("NodeName=n[1-2]x Timeout=5\n", "n1",
+		   "t.conf:1: NodeName=n[1-2]x: text after ']' (host suffixes like n[1-2]x are not "
+		   "supported; list such names, e.g. n1-ib,n2-ib)");
+	EXPECT_ERR_PREFIX("NodeName=n1,n[1-2]-ib,n7 Timeout=5\n", "n1",
+			  "t.conf:1: NodeName=n1,n[1-2]-ib,n7: text after ']'");
+	EXPECT_ERR_PREFIX("NodeName=n[1-2].x Timeout=5\n", "n1",
+			  "t.conf:1: NodeName=n[1-2].x: text after ']'");
 	/* libslurm 22.05 caps one bracket range at 65536 hosts: a clear error, no allocation */
 	EXPECT_ERR_PREFIX("NodeName=n[1-10000000] Timeout=5\n", "n1",
 			  "t.conf:1: NodeName=n[1-10000000]: libslurm rejects this hostlist");
@@ -387,6 +394,24 @@ static void test_huge_hostlist(void **state)
 	/* three parses; expanding 10M names would take seconds and ~100+ MB */
 	if (elapsed_ms(&t0) > 3000)
 		fail_msg("huge hostlist took %.0f ms", elapsed_ms(&t0));
+}
+
+/* The same 10 million hosts with a suffix: libslurm 23.11+ would expand them (2.2 s, 1.15 GB
+ * with 24.11); efa-check rejects the suffix before libslurm sees the hostlist. */
+static void test_huge_hostlist_suffix(void **state)
+{
+	struct efa_config c;
+
+	/* the message is efa-check's own: libslurm never saw the hostlist */
+	EXPECT_ERR_PREFIX("NodeName=n[0000-9999][000-999]-ib Timeout=77\n", "n0000000-ib",
+			  "t.conf:1: NodeName=n[0000-9999][000-999]-ib: text after ']'");
+	/* names with a suffix still match when listed, and a prefix before a range still works */
+	assert_int_equal(parse(&c, "NodeName=n1-ib,n2-ib Timeout=9\n", "n2-ib"), 0);
+	assert_int_equal(c.timeout_s, 9);
+	config_free(&c);
+	assert_int_equal(parse(&c, "NodeName=ib-n[1-2] Timeout=8\n", "ib-n2"), 0);
+	assert_int_equal(c.timeout_s, 8);
+	config_free(&c);
 }
 
 static void test_env(void **state)
@@ -875,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_nodename_errors),
 		cmocka_unit_test(test_bad_hostlists),
 		cmocka_unit_test(test_huge_hostlist),
+		cmocka_unit_test(test_huge_hostlist_suffix),
 		cmocka_unit_test(test_env),
 		cmocka_unit_test(test_env_limit),
 		cmocka_unit_test(test_env_errors),

@@ -80,6 +80,13 @@ static void test_drain_own_reason(void **s)
 	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_NOTHING);
 	/* a new failure updates our own reason */
 	assert_int_equal(drain_decide(&n, "efa-check: b"), DRAIN_APPLY);
+	/* Slurm 23.02+ appends its own reasons: " : Not responding" after ours is the same drain */
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "efa-check: a : Not responding");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_NOTHING);
+	assert_int_equal(drain_decide(&n, "efa-check: b"), DRAIN_APPLY);
+	/* ... but a longer reason of ours is not the same one */
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "efa-check: ab");
+	assert_int_equal(drain_decide(&n, "efa-check: a"), DRAIN_APPLY);
 }
 
 static void test_drain_unknown_node(void **s)
@@ -105,6 +112,14 @@ static void test_resume_only_own(void **s)
 	assert_int_equal(resume_decide(&n), DRAIN_NOTHING);
 	n = node(NODE_STATE_DOWN | NODE_STATE_DRAIN, "efa-check: x");
 	assert_int_equal(resume_decide(&n), DRAIN_SKIP_DOWN);
+	/* Slurm 23.02+: slurmctld appended " : Not responding" to our drain; back up, it is ours */
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "efa-check: loopback lo: x : Not responding");
+	assert_int_equal(resume_decide(&n), DRAIN_APPLY);
+	n = node(NODE_STATE_DOWN | NODE_STATE_DRAIN, "efa-check: loopback lo: x : Not responding");
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_DOWN);
+	/* an admin's reason with a note appended stays the admin's */
+	n = node(NODE_STATE_IDLE | NODE_STATE_DRAIN, "admin: bad DIMM : Not responding");
+	assert_int_equal(resume_decide(&n), DRAIN_SKIP_ADMIN);
 }
 
 static void test_state_predicates(void **s)
