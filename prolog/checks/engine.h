@@ -20,8 +20,11 @@ struct engine_opts {
 int engine_local_checks(const struct engine_opts *o);
 
 /* Supervised local run with the config's deadline (timeout_ms overrides when > 0).
- * Fills r (mode set by the caller through report_init) and finalizes it.
- * Returns an enum efa_exit value: 0 healthy, 1 unhealthy, 3 deadline or internal error. */
+ * Fills r (mode set by the caller through report_init) and finalizes it. A verdict needs the
+ * worker's done record, exit 0 and a result from every check of checks.c; otherwise the run
+ * is retried once (when it was not the deadline and time is left), then r is an internal
+ * result (r->internal, report_set_internal). A check killed at the deadline is a verdict
+ * (it hung). Returns an enum efa_exit value: 0 healthy, 1 unhealthy, 3 deadline or internal. */
 int local_run(const struct engine_opts *o, int timeout_ms, struct report *r);
 
 #endif

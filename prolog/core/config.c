@@ -435,6 +435,17 @@ static int k_on_fail(struct efa_config *c, const struct pctx *p, const char *key
 	return 0;
 }
 
+static int k_on_internal(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	if (!strcasecmp(v, "log"))
+		c->drain_on_internal = false;
+	else if (!strcasecmp(v, "drain"))
+		c->drain_on_internal = true;
+	else
+		return perr(p, "%s=%.*s: expected log or drain", key, QUOTE_MAX, v);
+	return 0;
+}
+
 static int k_resume(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
 {
 	return val_bool(p, key, v, &c->resume);
@@ -603,6 +614,7 @@ static const struct key_def keys[] = {
 	{ "Timeout", k_timeout, false },
 	{ "CacheTTL", k_cache_ttl, false },
 	{ "OnFail", k_on_fail, false },
+	{ "OnInternal", k_on_internal, false },
 	{ "Resume", k_resume, false },
 	{ "RetryTransient", k_retry, false },
 	{ "StateDir", k_state_dir, false },
@@ -844,6 +856,7 @@ void config_defaults(struct efa_config *c)
 	c->timeout_s = 30;
 	c->cache_ttl_s = 300;
 	c->on_fail = ON_FAIL_DRAIN_REQUEUE;
+	c->drain_on_internal = false;
 	c->resume = true;
 	c->retry_transient = true;
 	str_copy(c->state_dir, sizeof(c->state_dir), "/run/efa-check");

@@ -42,6 +42,9 @@ struct efa_config {
 	int timeout_s;              /* Timeout=, whole run deadline, default 30 */
 	int cache_ttl_s;            /* CacheTTL=, prolog result reuse, default 300; 0 = off */
 	enum on_fail on_fail;       /* OnFail=drain|drain-requeue|log */
+	bool drain_on_internal;     /* OnInternal=log|drain: a run with no verdict (worker could
+	                               not start or crashed twice, unkillable, no lock in time)
+	                               drains only with drain; default log (no false drains) */
 	bool resume;                /* Resume=yes|no, default yes */
 	bool retry_transient;       /* RetryTransient=yes|no, default yes */
 	char state_dir[CONFIG_PATH_MAX];    /* StateDir=, default /run/efa-check */

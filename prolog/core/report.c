@@ -168,6 +168,21 @@ bool report_ok(const struct report *r)
 	return r->nbad_nodes == 0;
 }
 
+void report_set_internal(struct report *r, const char *fmt, ...)
+{
+	struct check_result c;
+	char why[CHECK_REASON_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	check_init(&c, "internal", NULL);
+	check_fail(&c, "no verdict: %s", why);
+	report_add(r, &c);
+	r->internal = true;
+}
+
 void reason_sanitize(char *s)
 {
 	for (; *s; s++)
@@ -358,6 +373,8 @@ json_object *report_to_json(const struct report *r)
 	}
 	if (!ok)
 		json_add_string(o, "reason", r->reason);
+	if (r->internal)
+		json_object_object_add(o, "internal", json_object_new_boolean(true));
 	if (r->note[0])
 		json_add_string(o, "note", r->note);
 	return o;
@@ -408,6 +425,7 @@ int report_from_json(json_object *o, struct report *r)
 		goto fail;
 	if (json_object_object_get_ex(o, "duration_ms", &v))
 		r->duration_ms = (long)json_object_get_int64(v);
+	r->internal = json_get_bool(o, "internal", false);
 	if (!json_object_object_get_ex(o, "checks", &v) || !json_object_is_type(v, json_type_array))
 		goto fail;
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
@@ -457,7 +475,7 @@ void report_write_human(const struct report *r, FILE *f)
 	bool ok = report_ok(r);
 
 	fprintf(f, "efa-check %s on %s: %s (%ld ms; provider %s%s%s, libfabric %s%s%s)\n", r->mode,
-		r->node[0] ? r->node : "?", ok ? "HEALTHY" : "UNHEALTHY", r->duration_ms,
+		r->node[0] ? r->node : "?", ok ? "HEALTHY" : r->internal ? "NO VERDICT" : "UNHEALTHY", r->duration_ms,
 		r->provider[0] ? r->provider : "-", r->fabric[0] ? ", fabric " : "", r->fabric,
 		r->libfabric[0] ? r->libfabric : "-", r->libfabric_path[0] ? " at " : "",
 		r->libfabric_path);

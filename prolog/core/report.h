@@ -70,6 +70,10 @@ struct report {
 	size_t nbad_nodes;
 	char reason[CHECK_REASON_MAX + 16];  /* "efa-check: ..." when not ok, else "" */
 	char note[256];              /* e.g. "cached result from 12 s ago", "retried once" */
+	bool internal;               /* no verdict (exit 3): the run did not complete (worker
+	                                crashed, could not start, unkillable, no lock...). Never
+	                                healthy, never cached, never resumes a node; drains only
+	                                with OnInternal=drain. JSON "internal": true. */
 };
 
 /* Initialise an empty report. */
@@ -90,7 +94,11 @@ int report_add(struct report *r, const struct check_result *c);
 int report_add_link(struct report *r, const struct report_link *l);
 int report_add_bad_node(struct report *r, const char *node);
 
-/* true when no check failed. */
+/* Mark r as "no verdict": adds a failed check "internal" whose reason is "no verdict: <why>"
+ * and sets r->internal. */
+void report_set_internal(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* true when no check failed (an internal result has a failed "internal" check). */
 bool report_ok(const struct report *r);
 
 /* Compute r->reason from the failed checks: "efa-check: " + the first failure's reason,

@@ -5,6 +5,8 @@
  * the worker serialises writes with a mutex):
  *   {"ev":"begin","name":"loopback","target":"lo"}
  *   {"ev":"result","check":{...check_to_json...}}
+ *   {"ev":"done","results":N}       last, after every result (N = results sent)
+ * A run is a verdict only with the done record, exit status 0 and all N results received.
  */
 #include "core/supervise.h"
 #include "core/report.h"
@@ -18,14 +20,21 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 65536
 #define MAX_RUNNING 256
+#define WORKER_FSIZE_MAX (64UL << 20)   /* the worker writes no files; a runaway is cut off */
 
 static int progress_fd = -1;
+static int results_sent;
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void progress_write(json_object *o)
@@ -76,9 +85,18 @@ void progress_result(const struct check_result *c)
 {
 	json_object *o = json_object_new_object();
 
+	pthread_mutex_lock(&progress_lock);
+	results_sent++;
+	pthread_mutex_unlock(&progress_lock);
+
 	json_object_object_add(o, "ev", json_object_new_string("result"));
 	json_object_object_add(o, "check", check_to_json(c));
 	progress_write(o);
+}
+
+void progress_ran(const char *name)
+{
+	progress_event("ran", "name", name, "target", "");
 }
 
 void progress_meta(const char *key, const char *value)
@@ -101,6 +119,10 @@ struct watch {
 	char line[LINE_MAX_BYTES];
 	size_t len;
 	bool overflow;
+	bool done;            /* the worker's "done" record arrived */
+	int done_results;     /* results it says it sent */
+	int nresults;         /* results received */
+	struct supervise_result *res;
 };
 
 static void running_remove(struct watch *w, const char *name, const char *target)
@@ -148,7 +170,15 @@ static void handle_line(struct watch *w, const char *line)
 		if (check_from_json(v, &c) == 0) {
 			running_remove(w, c.name, c.target);
 			report_add(w->r, &c);
+			w->nresults++;
 		}
+	} else if (!strcmp(kind, "ran") && json_object_object_get_ex(o, "name", &v)) {
+		if (w->res->nran < SUPERVISE_MAX_RAN)
+			str_copy(w->res->ran[w->res->nran++], sizeof(w->res->ran[0]),
+				 json_object_get_string(v));
+	} else if (!strcmp(kind, "done") && json_object_object_get_ex(o, "results", &v)) {
+		w->done = true;
+		w->done_results = json_object_get_int(v);
 	}
 out:
 	json_object_put(o);
@@ -201,14 +231,6 @@ static int watch_pipe(struct watch *w, int fd, int64_t deadline_ms)
 
 static void add_hung_checks(struct watch *w, int timeout_ms)
 {
-	if (w->nrun == 0) {
-		struct check_result c;
-
-		check_init(&c, "deadline", NULL);
-		check_fail(&c, "deadline of %d s exceeded", (timeout_ms + 999) / 1000);
-		report_add(w->r, &c);
-		return;
-	}
 	for (int i = 0; i < w->nrun; i++) {
 		struct check_result c;
 
@@ -222,32 +244,54 @@ static void add_hung_checks(struct watch *w, int timeout_ms)
 	}
 }
 
-static void add_crashed_checks(struct watch *w, const struct supervise_result *res)
+/* "loopback lo" / "provider": what the worker was doing, for messages; "no check" if idle. */
+static void running_what(const struct watch *w, char *buf, size_t size)
 {
-	char how[64];
+	buf[0] = '\0';
+	for (int i = 0; i < w->nrun; i++)
+		str_appendf(buf, size, "%s%s%s%s", i ? ", " : "", w->run[i].name,
+			    w->run[i].target[0] ? " " : "", w->run[i].target);
+	if (!buf[0])
+		str_copy(buf, size, "the worker outside any check");
+}
 
+/* Why a finished worker gave no verdict, or "" when it did. */
+static void judge_finished(const struct watch *w, const struct supervise_result *res, char *why,
+			   size_t size)
+{
+	char what[256];
+
+	why[0] = '\0';
+	running_what(w, what, sizeof(what));
 	if (res->signal)
-		snprintf(how, sizeof(how), "killed by signal %d (%s)", res->signal, strsignal(res->signal));
-	else
-		snprintf(how, sizeof(how), "worker exited with status %d", res->exit_code);
-	if (w->nrun == 0) {
-		struct check_result c;
+		snprintf(why, size, "worker killed by signal %d (%s) in %s", res->signal,
+			 strsignal(res->signal), what);
+	else if (!w->done)
+		snprintf(why, size, "worker exited with status %d without finishing, in %s",
+			 res->exit_code, what);
+	else if (res->exit_code != 0)
+		snprintf(why, size, "worker finished with status %d", res->exit_code);
+	else if (w->nresults != w->done_results || w->nrun)
+		snprintf(why, size, "worker sent %d of %d results", w->nresults, w->done_results);
+}
 
-		check_init(&c, "internal", NULL);
-		check_fail(&c, "internal error: %s", how);
-		report_add(w->r, &c);
+/* Worker side of the isolation: a private /dev/shm (a user cannot squat the names a provider
+ * creates there, and nothing the checks leave behind outlives the worker) and bounded
+ * resources. Best effort: without privileges (a user's `efa-check local`) it runs as is. */
+static void isolate_worker(void)
+{
+	struct rlimit core = { 0, 0 }, fsize = { WORKER_FSIZE_MAX, WORKER_FSIZE_MAX };
+	struct rlimit cur;
+
+	setrlimit(RLIMIT_CORE, &core);
+	if (getrlimit(RLIMIT_FSIZE, &cur) == 0 && cur.rlim_max > WORKER_FSIZE_MAX)
+		setrlimit(RLIMIT_FSIZE, &fsize);
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)
 		return;
-	}
-	for (int i = 0; i < w->nrun; i++) {
-		struct check_result c;
-
-		check_init(&c, w->run[i].name, w->run[i].target);
-		if (c.target[0])
-			check_fail(&c, "%s: crashed, %s", c.target, how);
-		else
-			check_fail(&c, "%s crashed, %s", c.name, how);
-		report_add(w->r, &c);
-	}
+	/* Private first: the tmpfs must not propagate back into the host's /dev/shm. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return;
+	mount("efa-check-shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777");
 }
 
 static void worker_main(int fd, worker_fn fn, void *arg)
@@ -257,8 +301,19 @@ static void worker_main(int fd, worker_fn fn, void *arg)
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGPIPE, SIG_IGN);
+	isolate_worker();
 	progress_fd = fd;
 	rc = fn(arg);
+	/* The verdict protocol: only this record, sent after every result, makes a run count. */
+	if (rc == 0) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ev", json_object_new_string("done"));
+		pthread_mutex_lock(&progress_lock);
+		json_object_object_add(o, "results", json_object_new_int(results_sent));
+		pthread_mutex_unlock(&progress_lock);
+		progress_write(o);
+	}
 	pthread_mutex_lock(&progress_lock);
 	close(fd);
 	progress_fd = -1;
@@ -272,39 +327,70 @@ static void kill_worker(pid_t pid)
 	kill(pid, SIGKILL);
 }
 
-static void reap(pid_t pid, struct supervise_result *res)
+static void set_status(int status, struct supervise_result *res)
 {
+	if (WIFSIGNALED(status))
+		res->signal = WTERMSIG(status);
+	else if (WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+}
+
+/* Reap the worker, waiting at most wait_ms (a worker that SIGKILL cannot end sits in an
+ * uninterruptible kernel wait: a read of a hung filesystem, a stuck driver call). Returns 0
+ * when reaped, -1 when it is still there and is abandoned. */
+static int reap(pid_t pid, int wait_ms, struct supervise_result *res)
+{
+	int64_t until = now_ms() + wait_ms;
 	int status = 0;
 
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFSIGNALED(status)) {
-		res->signal = WTERMSIG(status);
-		res->crashed = !res->timed_out;
-	} else if (WIFEXITED(status)) {
-		res->exit_code = WEXITSTATUS(status);
+	for (;;) {
+		pid_t w = waitpid(pid, &status, wait_ms < 0 ? 0 : WNOHANG);
+
+		if (w == pid) {
+			set_status(status, res);
+			return 0;
+		}
+		if (w < 0 && errno != EINTR)
+			return 0;
+		if (w == 0 && now_ms() >= until)
+			return -1;
+		if (w == 0)
+			usleep(5000);
 	}
+}
+
+static void no_verdict(struct supervise_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void no_verdict(struct supervise_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->crashed = true;
+	va_start(ap, fmt);
+	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	va_end(ap);
 }
 
 int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 		  struct supervise_result *res)
 {
 	struct watch *w = NULL;
+	char what[256];
 	int fds[2];
 	pid_t pid;
-	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		res->crashed = true;
+		no_verdict(res, "cannot start the worker: pipe: %s", strerror(errno));
 		return -1;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
+		no_verdict(res, "cannot start the worker: fork: %s", strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
-		res->crashed = true;
 		return -1;
 	}
 	if (pid == 0) {
@@ -318,25 +404,42 @@ int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 	if (!w) {
 		kill_worker(pid);
 		close(fds[0]);
-		reap(pid, res);
-		res->crashed = true;
+		reap(pid, SUPERVISE_KILL_WAIT_MS, res);
+		no_verdict(res, "out of memory");
 		return -1;
 	}
 	w->r = r;
+	w->res = res;
 	if (watch_pipe(w, fds[0], now_ms() + timeout_ms) < 0) {
 		res->timed_out = true;
 		kill_worker(pid);
 	}
 	close(fds[0]);
-	reap(pid, res);
-	if (res->timed_out) {
-		add_hung_checks(w, timeout_ms);
-	} else if (res->crashed || w->nrun) {
-		res->crashed = true;
-		add_crashed_checks(w, res);
-	} else {
-		rc = 0;
+	/* A worker that closed its pipe is exiting: reaping it is immediate unless it is stuck
+	 * in the kernel; either way the wait is bounded. */
+	running_what(w, what, sizeof(what));
+	if (reap(pid, SUPERVISE_KILL_WAIT_MS, res) < 0 &&
+	    (res->timed_out || (kill_worker(pid), reap(pid, SUPERVISE_KILL_WAIT_MS, res) < 0))) {
+		/* Stuck in the kernel (D state): abandon it rather than block past the deadline.
+		 * It stays a zombie-to-be of ours; PR_SET_PDEATHSIG and init take it later. */
+		res->unkillable = true;
+		no_verdict(res, "unkillable in %s (abandoned %d ms after SIGKILL)", what,
+			   SUPERVISE_KILL_WAIT_MS);
+		goto out;
 	}
+	if (res->timed_out) {
+		if (w->nrun)
+			add_hung_checks(w, timeout_ms);   /* a verdict: that check hung */
+		else
+			no_verdict(res, "deadline of %d s exceeded in %s", (timeout_ms + 999) / 1000, what);
+	} else {
+		judge_finished(w, res, res->why, sizeof(res->why));
+		if (res->why[0])
+			res->crashed = true;
+		else
+			res->verdict = true;
+	}
+out:
 	free(w);
-	return rc;
+	return res->verdict ? 0 : -1;
 }

@@ -9,7 +9,8 @@
  * Healthy: with Resume=yes, a node drained with an "efa-check:" reason is resumed; never any
  * other. Unhealthy: drained (unless OnFail=log). At slurmd start the node may not be
  * registered yet: the lookup fails, that is logged, and a healthy node exits 0.
- * Exit code: 0 healthy, 1 unhealthy, 2 configuration error.
+ * No verdict (r.internal): never resumes, drains only with OnInternal=drain, exit 3.
+ * Exit code: 0 healthy, 1 unhealthy, 2 configuration error, 3 no verdict.
  */
 #include "cli/cli.h"
 #include "core/config.h"
@@ -57,14 +58,19 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 	struct policy p;
 	struct report r;
 	struct health_node h;
-	enum result_source src;
 	int rc = EXIT_HEALTHY;
 
 	policy_init(&p, o, cfg, "health", total);
 	h = look_up_node(&p);
-	src = policy_obtain(&p, health_cache_ttl(cfg), !h.known || h.efa_drained, &r);
-	if (src == RESULT_NONE) {
-		log_msg(LOG_ERR, "node %s: no check result this time", o->node);
+	policy_obtain(&p, health_cache_ttl(cfg), !h.known || h.efa_drained, &r);
+	if (r.internal) {
+		/* No verdict: never resume; drain only with OnInternal=drain. */
+		rc = EXIT_INTERNAL;
+		if (h.known || !cfg->drain_on_internal)
+			policy_internal(&p, &r);
+		else
+			log_msg(LOG_ERR, "node %s: no verdict, node unknown to slurmctld: %s", o->node,
+				r.reason);
 	} else if (report_ok(&r)) {
 		if (cfg->resume && h.efa_drained)
 			policy_resume(&p);
@@ -81,7 +87,7 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 			log_msg(LOG_ERR, "node %s: unhealthy, node unknown to slurmctld: cannot drain: %s",
 				o->node, r.reason);
 	}
-	if (o->json && src != RESULT_NONE)
+	if (o->json)
 		report_write_json(&r, stdout);
 	report_free(&r);
 	return rc;

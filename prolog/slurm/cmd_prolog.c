@@ -11,6 +11,9 @@
  *   log            only log.
  * When the drain could not be done (slurmctld down or hung, node unknown), the prolog exits 1
  * in every mode but log, so that Slurm itself takes the node out ("Prolog error").
+ * No verdict (the checks could not run to the end: the worker could not start or crashed
+ * twice, was unkillable, another run held the lock past the deadline): logged, never cached,
+ * and the job starts (exit 0) -- unless OnInternal=drain, which treats it like a failure.
  * Every decision goes to syslog; --json prints the report, --verbose mirrors the log.
  */
 #include "cli/cli.h"
@@ -61,28 +64,40 @@ static int act_on_failure(const struct policy *p, const struct report *r)
 	return EXIT_HEALTHY;
 }
 
+/* No verdict: never "healthy", but no drain either unless the site asked (OnInternal=drain):
+ * a prolog exit status other than 0 makes Slurm drain the node ("Prolog error"). */
+static int act_on_internal(const struct policy *p, const struct report *r)
+{
+	if (!p->cfg->drain_on_internal) {
+		policy_internal(p, r);
+		log_msg(LOG_ERR, "node %s: job %s: no check result, letting the job start", p->o->node,
+			job_id());
+		return EXIT_HEALTHY;
+	}
+	log_msg(LOG_ERR, "node %s: job %s: no verdict, draining (OnInternal=drain): %s", p->o->node,
+		job_id(), r->reason);
+	return act_on_failure(p, r);
+}
+
 static int prolog_run(const struct cli_opts *o, const struct efa_config *cfg)
 {
 	struct policy p;
 	struct report r;
-	enum result_source src;
 	bool bypass = job_asked_for_check();
 	int rc;
 
 	policy_init(&p, o, cfg, "prolog", cfg->timeout_s * 1000);
 	log_msg(LOG_DEBUG, "node %s: job %s: prolog starts%s", o->node, job_id(),
 		bypass ? " (job asked for --efa-check: cache bypassed)" : "");
-	src = policy_obtain(&p, cfg->cache_ttl_s, bypass, &r);
-	if (src == RESULT_NONE) {
-		log_msg(LOG_ERR, "node %s: job %s: no check result, letting the job start", o->node,
-			job_id());
-		rc = EXIT_HEALTHY;
+	policy_obtain(&p, cfg->cache_ttl_s, bypass, &r);
+	if (r.internal) {
+		rc = act_on_internal(&p, &r);
 	} else if (report_ok(&r)) {
 		rc = EXIT_HEALTHY;
 	} else {
 		rc = act_on_failure(&p, &r);
 	}
-	if (o->json && src != RESULT_NONE)
+	if (o->json)
 		report_write_json(&r, stdout);
 	report_free(&r);
 	return rc;

@@ -97,7 +97,8 @@ static bool check_may_be_transient(const struct check_result *c)
 {
 	if (c->status != CHECK_FAIL)
 		return true;
-	if (strstr(c->reason, "hung, killed") || strstr(c->reason, "crashed"))
+	/* hung: the deadline is used; internal: local_run has retried already */
+	if (strstr(c->reason, "hung, killed") || !strcmp(c->name, "internal"))
 		return false;
 	return c->transient || !strcmp(c->name, "loopback") || !strcmp(c->name, "provider");
 }
@@ -162,6 +163,10 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 		*m_out = m;
 	if (loaded < 0)
 		return false;
+	if (r->internal) {   /* never written by this version; never trusted */
+		report_free(r);
+		return false;
+	}
 	v = cache_verdict(&m, report_ok(r), now, p->started_at, ttl_s, bypass);
 	if (v == CACHE_MISS || strcmp(r->node, p->o->node)) {
 		report_free(r);
@@ -235,6 +240,10 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 	}
 	if (lockfd < 0) {
 		report_init(r, p->mode, p->o->node);
+		str_copy(r->provider, sizeof(r->provider), p->cfg->provider);
+		report_set_internal(r, "no result within the deadline while another run held %s",
+				    STATE_LOCK_FILE);
+		report_finalize(r);
 		src = RESULT_NONE;
 		log_msg(LOG_ERR, "node %s: no result within the deadline while waiting for %s/%s",
 			p->o->node, p->cfg->state_dir, STATE_LOCK_FILE);
@@ -242,7 +251,10 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 	}
 	if (!take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, &stored)) {
 		run_with_retry(p, r);
-		save_result(p, dirfd, r, &stored);
+		if (r->internal)   /* no verdict: never cached, never shared */
+			publish_run(p, r, unix_now(), 0);
+		else
+			save_result(p, dirfd, r, &stored);
 		src = RESULT_RAN;
 	}
 	state_unlock(lockfd);
@@ -255,6 +267,18 @@ out:
 }
 
 /* ---- acting on it --------------------------------------------------------------- */
+
+bool policy_internal(const struct policy *p, const struct report *r)
+{
+	if (!p->cfg->drain_on_internal) {
+		log_msg(LOG_ERR, "node %s: %s: no verdict, not draining (OnInternal=log): %s",
+			p->o->node, p->mode, r->reason);
+		return false;
+	}
+	log_msg(LOG_ERR, "node %s: %s: no verdict, draining (OnInternal=drain): %s", p->o->node,
+		p->mode, r->reason);
+	return policy_drain(p, r->reason);
+}
 
 static int rpc_budget_now(const struct policy *p)
 {

@@ -42,7 +42,7 @@ enum result_source {
 	RESULT_RAN = 0,           /* real run, saved */
 	RESULT_CACHED,            /* fresh ok result reused */
 	RESULT_SHARED,            /* result of a concurrent run we waited for */
-	RESULT_NONE,              /* no result (lock wait ran out) */
+	RESULT_NONE,              /* no result (lock wait ran out): r is an internal result */
 };
 
 /* Set up the deadline: total_ms for the whole run, with an RPC reserve carved out of it. */
@@ -68,6 +68,11 @@ bool failure_is_transient(const struct report *r);
 /* Drain the node per the drain rules, logging every decision. Returns true when the node
  * is now out of service (drained by this call, already drained, or DOWN). */
 bool policy_drain(const struct policy *p, const char *reason);
+
+/* A result with no verdict (r->internal): logged; drained only with OnInternal=drain.
+ * Never resumes, never cached (policy_obtain does not save it). Returns true when the node
+ * is now out of service. */
+bool policy_internal(const struct policy *p, const struct report *r);
 
 /* Resume the node if it is drained with an efa-check reason. Logs every decision. */
 void policy_resume(const struct policy *p);

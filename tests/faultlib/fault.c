@@ -14,7 +14,9 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +43,9 @@ enum fault {
 	F_RMA_READ_CORRUPT = 1 << 4,
 	F_RMA_HANG         = 1 << 5,
 	F_CQ_ERROR         = 1 << 6,
+	F_FORK_FAIL        = 1 << 7,
+	F_VERSION_EXIT     = 1 << 8,
+	F_VERSION_CRASH    = 1 << 9,
 };
 #define F_WRAP_DOMAIN (F_MR_REG_FAIL | F_RMA_CORRUPT | F_RMA_READ_CORRUPT | F_RMA_HANG | F_CQ_ERROR)
 
@@ -48,7 +53,8 @@ static const struct { const char *name; unsigned bit; } fault_names[] = {
 	{ "getinfo_fail", F_GETINFO_FAIL },   { "getinfo_hang", F_GETINFO_HANG },
 	{ "mr_reg_fail", F_MR_REG_FAIL },     { "rma_corrupt", F_RMA_CORRUPT },
 	{ "rma_read_corrupt", F_RMA_READ_CORRUPT }, { "rma_hang", F_RMA_HANG },
-	{ "cq_error", F_CQ_ERROR },
+	{ "cq_error", F_CQ_ERROR },           { "fork_fail", F_FORK_FAIL },
+	{ "version_exit", F_VERSION_EXIT },   { "version_crash", F_VERSION_CRASH },
 };
 
 static unsigned active_faults;
@@ -583,4 +589,33 @@ int fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t
 		return ret;
 	*info = drop_domain(*info, only);   /* the domain disappears from the results */
 	return *info ? 0 : -FI_ENODATA;
+}
+
+/* fork_fail: fork() fails with EAGAIN, as it does for root too inside an allocation whose
+ * user runs a fork bomb (the kernel's pid limit). */
+pid_t fork(void)
+{
+	pid_t (*real)(void) = real_symbol("fork");
+
+	if (fault_on(F_FORK_FAIL)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return real();
+}
+
+/* version_exit / version_crash: libfabric ends the process outside any check -- the first
+ * libfabric call of a run is fi_version(), before the provider check begins. Debian's
+ * libfabric stack turns SIGSEGV into exit(1) (version_exit); version_crash dies by the signal. */
+uint32_t fi_version(void)
+{
+	uint32_t (*real)(void) = real_symbol("fi_version");
+
+	if (fault_on(F_VERSION_EXIT))
+		exit(1);
+	if (fault_on(F_VERSION_CRASH)) {
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+	}
+	return real();
 }

@@ -75,4 +75,71 @@ check "MetricsFile under a symlinked directory: not written" test ! -e "$H/metri
 expect_grep "MetricsFile under a symlinked directory: refused with a message" \
 	"cannot write MetricsFile: directory $H/open/mlink: is a symlink" "$T_TMP/mlink.err"
 
+# --- 1. no verdict is not "healthy" ----------------------------------------------------------
+# fork() failing (EAGAIN: a fork bomb in an allocation does it to root too) and libfabric ending
+# the worker outside any check (exit(1) as Debian's stack does on SIGSEGV, or the signal).
+conf ok "${BASE}StateDir=$H/state1\n"
+for f in fork_fail version_exit version_crash; do
+	bounded "nv_$f" 60 env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=$f "$EFA_CHECK" local --config "$H/ok.conf" --json
+	expect_rc "$f: local is no verdict" 3 "nv_$f"
+	check "$f: JSON says internal, not ok, reason 'no verdict'" test \
+		"$(json_get "$T_TMP/nv_$f.out" "(j['ok'], j.get('internal'), j['reason'].startswith('efa-check: no verdict: '))")" = "(False, True, True)"
+done
+expect_grep "fork_fail: the reason names fork and EAGAIN" \
+	'no verdict: cannot start the worker: fork: Resource temporarily unavailable' "$T_TMP/nv_fork_fail.out"
+expect_grep "version_exit: the reason says the worker exited outside any check" \
+	'worker exited with status 1 without finishing, in the worker outside any check' "$T_TMP/nv_version_exit.out"
+
+# prolog: no verdict is logged, not cached, the job starts (OnInternal=log, the default), and
+# the next prolog runs the checks for real instead of reusing it.
+conf pro "Provider=tcp\nDomains=lo\nTimeout=20\nMinMemlock=4M\nLoopbackIterations=5\nStateDir=$H/state2\nCacheTTL=300\n"
+bounded pro_fork 60 env SLURM_JOB_ID=1 LD_PRELOAD="$FAULT_LIB" EFA_FAULT=fork_fail "$EFA_CHECK" prolog --config "$H/pro.conf" --node n1 --json --verbose
+expect_rc "prolog with fork failing: exit 0 (no drain, OnInternal=log)" 0 pro_fork
+expect_grep "prolog with fork failing: logs no verdict, not draining" \
+	'no verdict, not draining \(OnInternal=log\)' "$T_TMP/pro_fork.err"
+check "prolog with fork failing: nothing cached in StateDir" test ! -e "$H/state2/last-report.json"
+bounded pro_after 60 env SLURM_JOB_ID=2 "$EFA_CHECK" prolog --config "$H/pro.conf" --node n1 --json --verbose
+check "the next prolog ran the checks (loopback present, not a cached empty result)" test \
+	"$(json_get "$T_TMP/pro_after.out" "(j['ok'], any(c['name']=='loopback' for c in j['checks']), 'cached' in j.get('note',''))")" = "(True, True, False)"
+bounded pro_exit 60 env SLURM_JOB_ID=3 SPANK_EFA_CHECK=1 LD_PRELOAD="$FAULT_LIB" EFA_FAULT=version_exit "$EFA_CHECK" prolog --config "$H/pro.conf" --node n1 --json --verbose
+check "prolog with libfabric exiting: no verdict, not healthy" test \
+	"$(json_get "$T_TMP/pro_exit.out" "(j['ok'], j.get('internal'))")" = "(False, True)"
+conf prodrain "Provider=tcp\nDomains=lo\nTimeout=8\nMinMemlock=4M\nLoopbackIterations=5\nStateDir=$H/state3\nOnInternal=drain\n"
+bounded pro_drain 60 env SLURM_JOB_ID=4 SLURM_CONF=/nonexistent LD_PRELOAD="$FAULT_LIB" EFA_FAULT=fork_fail "$EFA_CHECK" prolog --config "$H/prodrain.conf" --node n1 --verbose
+expect_grep "OnInternal=drain: the prolog tries to drain with the no-verdict reason" \
+	'no verdict, draining \(OnInternal=drain\)' "$T_TMP/pro_drain.err"
+check "OnInternal=drain: the prolog fails (exit $RC) when the drain could not be done" test "$RC" -ne 0
+
+# health: no verdict never resumes (the resume path is never reached) and exits 3
+conf hl "${BASE}StateDir=$H/state4\n"
+bounded hl_fork 60 env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=fork_fail "$EFA_CHECK" health --config "$H/hl.conf" --node n1 --verbose
+expect_rc "health with fork failing: exit 3 (no verdict)" 3 hl_fork
+check "health with fork failing: no resume attempted" sh -c "! grep -qi 'resum' '$T_TMP/hl_fork.err'"
+check "health with fork failing: nothing cached" test ! -e "$H/state4/last-report.json"
+
+# --- 4. squatted /dev/shm names: the worker has its own /dev/shm ----------------------------
+# In a private mount and pid namespace (the host's /dev/shm is shared with other tests):
+# every name the shm provider could pick for the first 400 pids is pre-created by "a user".
+if is_root && command -v unshare >/dev/null; then
+	cat > "$H/squat.sh" <<'SQUAT'
+set -e
+mount --make-rprivate /
+mount -t tmpfs -o mode=1777 squat /dev/shm
+i=1; while [ $i -le 400 ]; do : > /dev/shm/$i:0:0; : > /dev/shm/$i:0:1; i=$((i+1)); done
+chown 65534 /dev/shm/*
+chmod 600 /dev/shm/*
+"$@"
+SQUAT
+	conf shm 'Provider=shm\nTimeout=20\nMinMemlock=4M\nLoopbackIterations=5\n'
+	bounded squat 60 unshare -m -p -f sh "$H/squat.sh" "$EFA_CHECK" local --config "$H/shm.conf" --json
+	expect_rc "squatted /dev/shm names: shm loopback still healthy (private /dev/shm)" 0 squat
+	check "squatted /dev/shm names: the loopback passed" test \
+		"$(json_get "$T_TMP/squat.out" "[c['ok'] for c in j['checks'] if c['name']=='loopback']")" = "[True]"
+	bounded squat_left 10 unshare -m -p -f sh "$H/squat.sh" ls /dev/shm
+	check "the squatted names are still there outside the worker (400 pids x 2)" \
+		test "$(wc -l < "$T_TMP/squat_left.out")" -eq 800
+else
+	ok "# SKIP squatted /dev/shm needs root and unshare"
+fi
+
 done_testing

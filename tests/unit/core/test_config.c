@@ -68,6 +68,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.timeout_s, 30);
 	assert_int_equal(c.cache_ttl_s, 300);
 	assert_int_equal(c.on_fail, ON_FAIL_DRAIN_REQUEUE);
+	assert_false(c.drain_on_internal);
 	assert_true(c.resume);
 	assert_true(c.retry_transient);
 	assert_string_equal(c.state_dir, "/run/efa-check");
@@ -113,6 +114,7 @@ static void test_every_key(void **state)
 		"Timeout=45\n"
 		"CacheTTL=0\n"
 		"OnFail=log\n"
+		"OnInternal=drain\n"
 		"Resume=no\n"
 		"RetryTransient=no\n"
 		"StateDir=/var/lib/efa-check\n"
@@ -142,6 +144,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.timeout_s, 45);
 	assert_int_equal(c.cache_ttl_s, 0);
 	assert_int_equal(c.on_fail, ON_FAIL_LOG);
+	assert_true(c.drain_on_internal);
 	assert_false(c.resume);
 	assert_false(c.retry_transient);
 	assert_string_equal(c.state_dir, "/var/lib/efa-check");
@@ -528,6 +531,7 @@ static void test_value_errors(void **state)
 		   "t.conf:1: MinBusBwGBps=nan: not a number (expected 0..100000)");
 	EXPECT_ERR("OnFail=reboot\n", NULL,
 		   "t.conf:1: OnFail=reboot: expected drain, drain-requeue or log");
+	EXPECT_ERR("OnInternal=yes\n", NULL, "t.conf:1: OnInternal=yes: expected log or drain");
 	EXPECT_ERR("Resume=maybe\n", NULL, "t.conf:1: Resume=maybe: expected yes or no");
 	EXPECT_ERR("RetryTransient=2\n", NULL, "t.conf:1: RetryTransient=2: expected yes or no");
 	EXPECT_ERR("LoopbackIterations=0\n", NULL,

@@ -76,6 +76,7 @@ static void finished_worker_delivers_all_checks(void **state)
 	assert_int_equal(supervise_run(5000, worker_three_checks, NULL, &r, &res), 0);
 	assert_false(res.timed_out);
 	assert_false(res.crashed);
+	assert_true(res.verdict);
 	assert_int_equal(r.nchecks, 3);
 	assert_string_equal(r.checks[2].target, "d2");
 	assert_int_equal(r.checks[2].status, CHECK_FAIL);
@@ -104,7 +105,9 @@ static void hung_worker_is_killed_at_deadline_and_named(void **state)
 	report_free(&r);
 }
 
-static void crashed_worker_names_running_check(void **state)
+/* Issue 15.4: a crash is no verdict about the hardware: nothing is added to the report as a
+ * failed check; why names the running check. */
+static void crashed_worker_is_no_verdict(void **state)
 {
 	struct report r;
 	struct supervise_result res;
@@ -112,10 +115,49 @@ static void crashed_worker_names_running_check(void **state)
 	report_init(&r, "local", "n1");
 	assert_int_equal(supervise_run(5000, worker_crashes, NULL, &r, &res), -1);
 	assert_true(res.crashed);
+	assert_false(res.verdict);
 	assert_int_equal(res.signal, SIGSEGV);
-	assert_int_equal(r.nchecks, 1);
-	assert_string_equal(r.checks[0].name, "gpu");
-	assert_non_null(strstr(r.checks[0].reason, "crashed"));
+	assert_int_equal(r.nchecks, 0);
+	assert_non_null(strstr(res.why, "signal 11"));
+	assert_non_null(strstr(res.why, "in gpu"));
+	report_free(&r);
+}
+
+static int worker_exits_between_checks(void *arg)
+{
+	struct check_result c;
+
+	progress_begin("limits", NULL);
+	check_init(&c, "limits", NULL);
+	progress_result(&c);
+	exit(1);   /* as Debian's libfabric does on SIGSEGV, outside any check */
+}
+
+static int worker_fails_after_checks(void *arg)
+{
+	worker_three_checks(arg);
+	return 4;
+}
+
+/* Issue 15.1: exiting without the done record, or with a non-zero status, is no verdict
+ * (it used to be a healthy run with the checks that had arrived). */
+static void exit_without_done_is_no_verdict(void **state)
+{
+	struct report r;
+	struct supervise_result res;
+
+	report_init(&r, "local", "n1");
+	assert_int_equal(supervise_run(5000, worker_exits_between_checks, NULL, &r, &res), -1);
+	assert_false(res.verdict);
+	assert_true(res.crashed);
+	assert_int_equal(res.exit_code, 1);
+	assert_non_null(strstr(res.why, "exited with status 1 without finishing"));
+	assert_non_null(strstr(res.why, "outside any check"));
+	report_free(&r);
+	report_init(&r, "local", "n1");
+	assert_int_equal(supervise_run(5000, worker_fails_after_checks, NULL, &r, &res), -1);
+	assert_false(res.verdict);
+	assert_non_null(strstr(res.why, "status 4"));
 	report_free(&r);
 }
 
@@ -142,7 +184,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(finished_worker_delivers_all_checks),
 		cmocka_unit_test(hung_worker_is_killed_at_deadline_and_named),
-		cmocka_unit_test(crashed_worker_names_running_check),
+		cmocka_unit_test(crashed_worker_is_no_verdict),
+		cmocka_unit_test(exit_without_done_is_no_verdict),
 		cmocka_unit_test(grandchildren_die_with_the_worker),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
