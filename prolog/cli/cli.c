@@ -73,6 +73,7 @@ void cli_usage(FILE *f)
 	      "  health   the HealthCheckProgram entry: drain on failure, resume own drains on success\n"
 	      "  cross    one task per node under 'srun --mpi=pmix': cross-node RDMA and NCCL tests\n"
 	      "  env      print the EFA/NCCL environment this node should have, and lint the current one\n"
+	      "  sweep    run the cross check on idle nodes through Slurm, least recently tested first\n"
 	      "\n"
 	      "common options:\n"
 	      "  -c, --config FILE      configuration file (default " EFA_CHECK_DEFAULT_CONFIG ")\n"

@@ -1,7 +1,7 @@
 /*
  * cli.h -- the efa-check command line: subcommands, common options, exit codes (DESIGN §2).
  *
- *   efa-check <local|prolog|health|cross|env> [options]
+ *   efa-check <local|prolog|health|cross|env|sweep> [options]
  *
  * Each subcommand lives in its own cmd_<name>.c and parses its argv with cli_parse(), which
  * handles the common options and hands the subcommand's own options to its handler.
@@ -77,5 +77,6 @@ int cmd_prolog(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_cross(int argc, char **argv);
 int cmd_env(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif

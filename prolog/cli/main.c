@@ -39,6 +39,7 @@ static const struct {
 	{ "health", cmd_health },
 	{ "cross", cmd_cross },
 	{ "env", cmd_env },
+	{ "sweep", cmd_sweep },
 };
 
 int main(int argc, char **argv)
@@ -64,6 +65,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
-	cli_error("unknown command '%s' (local, prolog, health, cross, env; see --help)", argv[1]);
+	cli_error("unknown command '%s' (local, prolog, health, cross, env, sweep; see --help)", argv[1]);
 	return EXIT_USAGE;
 }

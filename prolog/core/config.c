@@ -521,6 +521,90 @@ static int k_cross_peers(struct efa_config *c, const struct pctx *p, const char 
 	return val_int(p, key, v, 0, 4096, &c->cross_peers);
 }
 
+/* Slurm names (partition, QOS, reservation, account): they go on srun's command line. */
+static int val_slurm_name(const struct pctx *p, const char *key, const char *v, char *dst,
+			  size_t size)
+{
+	if (strlen(v) >= size || v[0] == '-' || !chars_in(v, "_.-", false))
+		return perr(p, "%s=%.*s: expected a Slurm name of at most %zu characters "
+			    "[A-Za-z0-9_.-]", key, QUOTE_MAX, v, size - 1);
+	str_copy(dst, size, v);
+	return 0;
+}
+
+static int k_sweep_partition(struct efa_config *c, const struct pctx *p, const char *key,
+			     const char *v)
+{
+	return val_slurm_name(p, key, v, c->sweep_partition, sizeof(c->sweep_partition));
+}
+
+static int k_sweep_qos(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_slurm_name(p, key, v, c->sweep_qos, sizeof(c->sweep_qos));
+}
+
+static int k_sweep_resv(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_slurm_name(p, key, v, c->sweep_reservation, sizeof(c->sweep_reservation));
+}
+
+static int k_sweep_account(struct efa_config *c, const struct pctx *p, const char *key,
+			   const char *v)
+{
+	return val_slurm_name(p, key, v, c->sweep_account, sizeof(c->sweep_account));
+}
+
+static int k_sweep_set_size(struct efa_config *c, const struct pctx *p, const char *key,
+			    const char *v)
+{
+	return val_int(p, key, v, 4, 4096, &c->sweep_set_size);
+}
+
+static int k_sweep_max_nodes(struct efa_config *c, const struct pctx *p, const char *key,
+			     const char *v)
+{
+	return val_int(p, key, v, 0, 65536, &c->sweep_max_nodes);
+}
+
+static int k_sweep_nice(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_int(p, key, v, 0, 2147483645, &c->sweep_nice);
+}
+
+static int k_sweep_immediate(struct efa_config *c, const struct pctx *p, const char *key,
+			     const char *v)
+{
+	return val_int(p, key, v, 1, 300, &c->sweep_immediate_s);
+}
+
+static int k_sweep_timeout(struct efa_config *c, const struct pctx *p, const char *key,
+			   const char *v)
+{
+	return val_int(p, key, v, 10, 86400, &c->sweep_timeout_s);
+}
+
+static int k_sweep_yield(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_bool(p, key, v, &c->sweep_yield);
+}
+
+static int k_sweep_command(struct efa_config *c, const struct pctx *p, const char *key,
+			   const char *v)
+{
+	return val_abspath(p, key, v, c->sweep_command, sizeof(c->sweep_command));
+}
+
+static int k_sweep_srun(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_abspath(p, key, v, c->sweep_srun, sizeof(c->sweep_srun));
+}
+
+static int k_sweep_metrics(struct efa_config *c, const struct pctx *p, const char *key,
+			   const char *v)
+{
+	return val_abspath(p, key, v, c->sweep_metrics_file, sizeof(c->sweep_metrics_file));
+}
+
 static bool env_name_ok(const char *s, size_t len)
 {
 	if (len == 0 || len > CONFIG_ENV_NAME_MAX)
@@ -628,6 +712,19 @@ static const struct key_def keys[] = {
 	{ "LibfabricPath", k_libfabric, false },
 	{ "NcclBytes", k_nccl_bytes, false },
 	{ "CrossPeers", k_cross_peers, false },
+	{ "SweepPartition", k_sweep_partition, false },
+	{ "SweepQOS", k_sweep_qos, false },
+	{ "SweepReservation", k_sweep_resv, false },
+	{ "SweepAccount", k_sweep_account, false },
+	{ "SweepSetSize", k_sweep_set_size, false },
+	{ "SweepMaxNodes", k_sweep_max_nodes, false },
+	{ "SweepNice", k_sweep_nice, false },
+	{ "SweepImmediate", k_sweep_immediate, false },
+	{ "SweepTimeout", k_sweep_timeout, false },
+	{ "SweepYield", k_sweep_yield, false },
+	{ "SweepCommand", k_sweep_command, false },
+	{ "SweepSrun", k_sweep_srun, false },
+	{ "SweepMetricsFile", k_sweep_metrics, false },
 	{ "Env", k_env, true },
 	{ "EnvForce", k_env_force, true },
 };
@@ -865,6 +962,13 @@ void config_defaults(struct efa_config *c)
 	c->loopback_iterations = 100;
 	c->nccl_bytes = 128 * MIB;
 	c->cross_peers = 0;
+	c->sweep_set_size = 8;
+	c->sweep_nice = 10000;
+	c->sweep_immediate_s = 5;
+	c->sweep_timeout_s = 900;
+	c->sweep_yield = true;
+	str_copy(c->sweep_command, sizeof(c->sweep_command), EFA_CHECK_SBINDIR "/efa-check");
+	str_copy(c->sweep_srun, sizeof(c->sweep_srun), "/usr/bin/srun");
 }
 
 void config_free(struct efa_config *c)

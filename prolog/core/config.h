@@ -60,6 +60,20 @@ struct efa_config {
 	long nccl_bytes;            /* NcclBytes=, all-reduce size, default 128 MiB */
 	long long min_memlock_bytes; /* MinMemlock=, default 64M; -1 = "unlimited" required */
 	int cross_peers;            /* CrossPeers=, peers per node in cross mode, 0 = log2 rounds */
+	/* efa-check sweep (sweep.h) */
+	char sweep_partition[64];   /* SweepPartition=, "" = the default partition */
+	char sweep_qos[64];         /* SweepQOS=, "" = the user's default */
+	char sweep_reservation[64]; /* SweepReservation=, "" = none */
+	char sweep_account[64];     /* SweepAccount=, "" = the user's default */
+	int sweep_set_size;         /* SweepSetSize=, nodes per cross run, default 8 (min 4) */
+	int sweep_max_nodes;        /* SweepMaxNodes=, nodes per sweep, 0 = every idle node */
+	int sweep_nice;             /* SweepNice=, srun --nice, default 10000 */
+	int sweep_immediate_s;      /* SweepImmediate=, srun --immediate, default 5 s */
+	int sweep_timeout_s;        /* SweepTimeout=, the whole sweep's deadline, default 900 */
+	bool sweep_yield;           /* SweepYield=yes|no: stop when jobs wait in the partition */
+	char sweep_command[CONFIG_PATH_MAX];  /* SweepCommand=, efa-check on the nodes */
+	char sweep_srun[CONFIG_PATH_MAX];     /* SweepSrun=, default /usr/bin/srun */
+	char sweep_metrics_file[CONFIG_PATH_MAX]; /* SweepMetricsFile=, "" = none */
 	struct config_env *env;     /* Env= / EnvForce= */
 	size_t nenv;
 	char path[CONFIG_PATH_MAX]; /* file it was loaded from, "" = defaults only */

@@ -151,8 +151,13 @@ static void sleep_ms(int64_t ms)
 
 int state_lock(int dirfd, int64_t deadline_ms)
 {
+	return state_lock_file(dirfd, STATE_LOCK_FILE, deadline_ms);
+}
+
+int state_lock_file(int dirfd, const char *name, int64_t deadline_ms)
+{
 	int64_t backoff = 1;
-	int fd = openat(dirfd, STATE_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return -1;
@@ -310,6 +315,11 @@ fail:
 	free(buf);
 	close(fd);
 	return NULL;
+}
+
+char *state_read_file(int dirfd, const char *name)
+{
+	return read_state_file(dirfd, name);
 }
 
 static double json_double(json_object *o, const char *key)

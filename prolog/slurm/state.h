@@ -46,6 +46,8 @@ int secure_dir_open(const char *path, bool create, const char *what, char *err, 
 /* Take the exclusive lock, waiting at most until deadline_ms (now_ms() clock).
  * Returns the lock fd (close it to unlock), or -1 (errno ETIMEDOUT when the wait ran out). */
 int state_lock(int dirfd, int64_t deadline_ms);
+/* The same for another lock file in the directory (e.g. the sweep's, sweep.h). */
+int state_lock_file(int dirfd, const char *name, int64_t deadline_ms);
 void state_unlock(int lockfd);
 
 /* Write data to dirfd/name atomically: temp file in the same directory, fsync, rename. */
@@ -55,6 +57,10 @@ int state_write_atomic(int dirfd, const char *name, const void *data, size_t len
  * Returns 0, or -1 with a message in err. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
 		      size_t errlen);
+
+/* Read dirfd/name (a regular file, not a symlink, at most 4 MiB) into a malloc'ed
+ * NUL-terminated string; NULL when absent or unreadable. */
+char *state_read_file(int dirfd, const char *name);
 
 /* Load last-report.json into r (report_init'ed by it) and m. Returns 0, or -1 if there is
  * none or it is unreadable (m zeroed, r empty). */
