@@ -440,7 +440,7 @@ static void set_verdict(struct sweep *sw, struct set_info *si, struct sweep_node
 	if (have)
 		str_copy(si->reason, sizeof(si->reason), oc.reason);
 	else if (busy)
-		snprintf(si->reason, sizeof(si->reason), "nodes taken before the set started (%s)",
+		snprintf(si->reason, sizeof(si->reason), "a job took the nodes (%s)",
 			 last_line(res->err_tail, line, sizeof(line)));
 	for (size_t i = 0; i < k; i++) {
 		struct sweep_node *n = node_by_name(sw, members[i].name);
@@ -700,7 +700,7 @@ static void write_human(const struct sweep *sw, const struct sweep_counts *c)
 
 static void write_metrics(struct sweep *sw, const struct sweep_counts *c)
 {
-	char *buf;
+	char *buf, err[512] = "too large";
 	long n;
 
 	if (!sw->cfg->sweep_metrics_file[0])
@@ -708,9 +708,10 @@ static void write_metrics(struct sweep *sw, const struct sweep_counts *c)
 	buf = malloc(METRICS_MAX);
 	n = buf ? sweep_metrics_format(&sw->hist, c, unix_now(), (now_ms() - sw->t0) / 1000.0, buf,
 				       METRICS_MAX) : -1;
-	if (n < 0 || write_file_atomic(sw->cfg->sweep_metrics_file, buf, (size_t)n, 0644) < 0) {
+	if (n < 0 || write_file_atomic(sw->cfg->sweep_metrics_file, buf, (size_t)n, 0644, err,
+				       sizeof(err)) < 0) {
 		cli_error("sweep: cannot write SweepMetricsFile %s: %s", sw->cfg->sweep_metrics_file,
-			  n < 0 ? "too large" : strerror(errno));
+			  err);
 		sw->internal_error = true;
 	}
 	free(buf);

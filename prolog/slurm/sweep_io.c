@@ -643,7 +643,10 @@ void sweep_srun_result_free(struct sweep_srun_result *r)
 bool sweep_srun_busy(const char *err_tail)
 {
 	/* srun (src/srun/libsrun/allocate.c, 22.05) with --immediate: "Unable to allocate
-	 * resources: Requested nodes are busy" or "... Immediate execution impossible ..." */
+	 * resources: Requested nodes are busy" or "... Immediate execution impossible ...";
+	 * slurmstepd's "*** STEP ... CANCELLED AT ... DUE TO PREEMPTION ***" when a job's QOS
+	 * preempted the set (SweepQOS): a job needed the nodes. */
 	return strstr(err_tail, "Requested nodes are busy") ||
-	       strstr(err_tail, "Immediate execution impossible");
+	       strstr(err_tail, "Immediate execution impossible") ||
+	       strstr(err_tail, "DUE TO PREEMPTION");
 }

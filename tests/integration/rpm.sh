@@ -16,7 +16,9 @@ check "make rpm prints the path of the .rpm it built ($pkg)" test -f "$pkg"
 rpm -qlp "$pkg" 2>/dev/null | sort > "$T_TMP/files"
 for f in /usr/sbin/efa-check /usr/sbin/efa-check-prolog /usr/sbin/efa-check-health /usr/lib64/slurm/spank_efa_check.so /etc/slurm/efa-check.conf \
 	/etc/slurm/plugstack.conf.d/efa-check.conf /usr/share/efa-check/instance-profiles.conf \
-	/usr/share/man/man8/efa-check.8 /usr/share/man/man8/spank_efa_check.8; do
+	/usr/share/man/man8/efa-check.8 /usr/share/man/man8/spank_efa_check.8 \
+	/usr/share/doc/efa-check/efa-check-sweep.service /usr/share/doc/efa-check/efa-check-sweep.timer \
+	/usr/share/doc/efa-check/efa-check-sweep.scrontab; do
 	expect_grep "package contains $f" "^$f(\\.gz)?\$" "$T_TMP/files"
 done
 rpm -qp --configfiles "$pkg" 2>/dev/null > "$T_TMP/config"

@@ -27,7 +27,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 conf() { # extra lines...
-	{ printf 'Provider=tcp\nDomains=lo\nTimeout=20\nOnFail=drain\nMinMemlock=8M\n'
+	{ printf 'Provider=tcp\nDomains=lo\nTimeout=45\nOnFail=drain\nMinMemlock=8M\n'
 	  printf 'SweepCommand=%s/bin/efa-check\nSweepMetricsFile=%s\nSweepImmediate=2\n' "$C" "$PROM"
 	  for l in "$@"; do echo "$l"; done; } > "$C/etc/efa-check.conf"
 	chmod 600 "$C/etc/efa-check.conf"

@@ -365,6 +365,7 @@ static void test_srun_busy(void **s)
 {
 	assert_true(sweep_srun_busy("srun: error: Unable to allocate resources: Requested nodes are busy\n"));
 	assert_false(sweep_srun_busy("srun: error: Unable to allocate resources: Invalid qos specification\n"));
+	assert_true(sweep_srun_busy("slurmstepd: error: *** STEP 12.0 ON n1 CANCELLED AT 2026-11-30T06:00:00 DUE TO PREEMPTION ***\n"));
 	assert_false(sweep_srun_busy(""));
 }
 
