@@ -36,7 +36,10 @@
 #define RPC_TIMEOUT_MS    15000   /* one libslurm query (slurmctld answers in ms when up) */
 #define SET_SLACK_S       20      /* allocation, launch and teardown of a set's job */
 #define METRICS_MAX       (4 << 20)
-#define MAX_SETS          65536
+
+/* hostlist_t is a pointer typedef up to Slurm 23.02 and an incomplete struct (the API takes
+ * hostlist_t *) from 23.11: take the type from what slurm_hostlist_create returns (config.c). */
+typedef __typeof__(slurm_hostlist_create("")) sweep_hostlist;
 
 struct sweep_cli {
 	const char *partition;
@@ -151,7 +154,7 @@ static void mark(struct sweep_node *n, enum sweep_result r, const char *fmt, ...
 
 static char *ranged(const struct sweep_node *nodes, size_t count)
 {
-	hostlist_t h = slurm_hostlist_create(NULL);
+	sweep_hostlist h = slurm_hostlist_create(NULL);
 	char *s, *copy;
 
 	if (!h)
@@ -224,8 +227,8 @@ static int add_node(struct sweep *sw, const struct sweep_ctl_node *c)
  * partition's nodes. */
 static int pick_nodes(struct sweep *sw, const struct sweep_snapshot *s, const char *want)
 {
-	hostlist_t part = slurm_hostlist_create(s->partition_nodes);
-	hostlist_t req = want ? slurm_hostlist_create(want) : NULL;
+	sweep_hostlist part = slurm_hostlist_create(s->partition_nodes);
+	sweep_hostlist req = want ? slurm_hostlist_create(want) : NULL;
 	int rc = EXIT_USAGE;
 	char *name;
 

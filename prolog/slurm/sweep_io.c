@@ -154,7 +154,7 @@ static void answer_error(json_object *a, const char *call)
 {
 	char msg[256];
 
-	snprintf(msg, sizeof(msg), "%s: %s", call, slurm_strerror(slurm_get_errno()));
+	snprintf(msg, sizeof(msg), "%s: %s", call, slurm_strerror(errno));
 	json_object_object_add(a, "error", json_object_new_string(msg));
 }
 
