@@ -7,8 +7,9 @@
  *   env=auto|off       apply the node's EFA/NCCL environment to every step (default auto)
  *   env_ttl=SECONDS    how old the env cache (StateDir/env.<node>) may be, 0 = always exec
  *                      `efa-check env` (default 300)
- *   state_dir=PATH     efa-check's StateDir, where the env cache is read (%n = node name),
- *                      default /run/efa-check
+ *   state_dir=PATH     no longer used, accepted so that existing plugstack.conf lines keep
+ *                      loading (logged on the node): the env cache is read from StateDir= of
+ *                      the configuration, the one place efa-check itself writes it
  *   timeout=SECONDS    deadline for one efa-check run from the plugin (default 60)
  *   lint=yes|no        warn users about variables that abort or slow jobs (default yes)
  *   srun=PATH          srun used for --efa-check=cross (default /usr/bin/srun)
@@ -57,7 +58,6 @@ int plugin_args_parse(struct plugin_args *a, int argc, char **argv, char *err, s
 	memset(a, 0, sizeof(*a));
 	str_copy(a->efa_check, sizeof(a->efa_check), EFA_CHECK_SBINDIR "/efa-check");
 	str_copy(a->config, sizeof(a->config), EFA_CHECK_DEFAULT_CONFIG);
-	str_copy(a->state_dir, sizeof(a->state_dir), "/run/efa-check");
 	str_copy(a->srun, sizeof(a->srun), "/usr/bin/srun");
 	a->env = ENV_AUTO;
 	a->env_ttl_s = 300;
@@ -84,7 +84,7 @@ int plugin_args_parse(struct plugin_args *a, int argc, char **argv, char *err, s
 			rc = set_path(a->config, sizeof(a->config), key, v, err, errlen);
 			a->config_given = true;
 		} else if (!strcmp(key, "state_dir")) {
-			rc = set_path(a->state_dir, sizeof(a->state_dir), key, v, err, errlen);
+			a->state_dir_ignored = true;
 		} else if (!strcmp(key, "srun")) {
 			rc = set_path(a->srun, sizeof(a->srun), key, v, err, errlen);
 		} else if (!strcmp(key, "env")) {

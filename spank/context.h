@@ -30,7 +30,7 @@ struct plugin_args {
 	char efa_check[PLUGIN_PATH_MAX];   /* efa_check=: the efa-check binary */
 	char config[PLUGIN_PATH_MAX];      /* config=: efa-check.conf */
 	bool config_given;                 /* config= was in plugstack.conf */
-	char state_dir[PLUGIN_PATH_MAX];   /* state_dir=: where `efa-check env` caches (%n = node) */
+	bool state_dir_ignored;            /* state_dir= was given: ignored (StateDir= of config) */
 	char srun[PLUGIN_PATH_MAX];        /* srun=: srun for the cross check */
 	enum env_policy env;               /* env=auto|off */
 	int env_ttl_s;                     /* env_ttl=: max age of the env cache, 0 = always exec */

@@ -1,11 +1,14 @@
 /*
  * envapply.c -- the EFA/NCCL environment of a step (remote context, init_post_opt, root).
  *
- * Source of the set: the env cache StateDir/env.<node> that `efa-check env` writes (read
- * without exec'ing when it is fresh: a regular file, not a symlink, owned by root or us, not
- * writable by group or others, younger than env_ttl and than the config file, computed with
- * the same config file), else `efa-check env --format spank` exec'd under a deadline (which
- * also refreshes the cache when run as root).
+ * Source of the set: the env cache StateDir/env.<node> that `efa-check env` writes, StateDir
+ * read from the configuration the plugin is given (config=, efa-check's own parser: one
+ * setting, one source). It is used without exec'ing when it is fresh: a regular file, not a
+ * symlink, owned by root or us, not writable by group or others, younger than env_ttl, newer
+ * than the efa_check= binary (ctime), computed with the same config file and the same inputs
+ * key (configuration text and instance profile table, core/cachekey.h). Else
+ * `efa-check env --format spank` is exec'd under a deadline (which also refreshes the cache
+ * when run as root).
  *
  * Applying it: defaults with spank_setenv(overwrite=0) -- the user's own value wins and is
  * logged; EnvForce keys with overwrite=1. Warnings about the user's environment (envrules
@@ -17,6 +20,8 @@
  * wrong on a node that differs from the batch host (e.g. FI_EFA_USE_DEVICE_RDMA=1 from a p4d
  * batch host would abort on a c5n node). Each srun step gets its node's set instead.
  */
+#include "core/cachekey.h"
+#include "core/config.h"
 #include "env/envrules.h"
 #include "exec.h"
 #include "plugin.h"
@@ -35,46 +40,44 @@
 #define ENV_EXEC_TIMEOUT_MS 10000
 #define ENV_TEXT_MAX 65536
 
-static void expand_state_dir(const struct plugin_context *ctx, char *out, size_t size)
+/* The env cache's place and key come from the configuration the plugin was given, read with
+ * efa-check's own parser: StateDir= has one source, so the plugin and `efa-check env` cannot
+ * disagree about where the cache is, and a changed configuration (or instance profile table)
+ * changes the key, so an older set is never applied. */
+static int cache_location(const struct plugin_context *ctx, char *dir, size_t dirlen, char *key,
+			  size_t keylen, char *cfgpath, size_t cfglen, char *why, size_t whylen)
 {
-	const char *p = ctx->args.state_dir;
-	size_t n = 0;
+	struct efa_config *cfg = calloc(1, sizeof(*cfg));
+	char err[CONFIG_ERR_MAX];
+	int rc = -1;
 
-	for (; *p && n + 1 < size; p++) {
-		if (p[0] == '%' && p[1] == 'n') {
-			size_t l = strlen(ctx->node);
-
-			if (n + l + 1 >= size)
-				break;
-			memcpy(out + n, ctx->node, l);
-			n += l;
-			p++;
-		} else {
-			out[n++] = *p;
-		}
+	if (!cfg) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
 	}
-	out[n] = '\0';
-}
-
-/* The config path efa-check records in the cache: the file it loaded, "" when none. */
-static void expected_config(const struct plugin_context *ctx, char *out, size_t size, time_t *mtime)
-{
-	struct stat st;
-
-	*mtime = 0;
-	out[0] = '\0';
-	if (stat(ctx->args.config, &st) == 0) {
-		str_copy(out, size, ctx->args.config);
-		*mtime = st.st_mtime;
+	if (config_load(cfg, ctx->args.config, ctx->node, ctx->args.config_given, err, sizeof(err)) < 0) {
+		snprintf(why, whylen, "%s", err);
+		goto out;
 	}
+	if (!str_copy(dir, dirlen, cfg->state_dir) || !str_copy(cfgpath, cfglen, cfg->path) ||
+	    cache_key_inputs(cfg, key, keylen) < 0) {
+		snprintf(why, whylen, "StateDir or key too long");
+		goto out;
+	}
+	rc = 0;
+out:
+	config_free(cfg);
+	free(cfg);
+	return rc;
 }
 
 static int read_cache(const struct plugin_context *ctx, struct env_set *s, char *why, size_t whylen)
 {
-	char dir[PLUGIN_PATH_MAX], path[PLUGIN_PATH_MAX + 300], cfg[PLUGIN_PATH_MAX], err[256];
+	char dir[CONFIG_PATH_MAX], path[CONFIG_PATH_MAX + 300], cfg[CONFIG_PATH_MAX], err[256];
+	char key[CACHE_KEY_MAX];
 	char *text = NULL;
-	struct stat st;
-	time_t cfg_mtime, now = time(NULL);
+	struct stat st, bin;
+	time_t now = time(NULL);
 	ssize_t n;
 	int fd, rc = -1;
 
@@ -82,7 +85,8 @@ static int read_cache(const struct plugin_context *ctx, struct env_set *s, char 
 		snprintf(why, whylen, "env_ttl=0");
 		return -1;
 	}
-	expand_state_dir(ctx, dir, sizeof(dir));
+	if (cache_location(ctx, dir, sizeof(dir), key, sizeof(key), cfg, sizeof(cfg), why, whylen) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "%s/env.%s", dir, ctx->node);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
@@ -94,9 +98,14 @@ static int read_cache(const struct plugin_context *ctx, struct env_set *s, char 
 		snprintf(why, whylen, "%s: not a root-owned, non-writable regular file", path);
 		goto out;
 	}
-	expected_config(ctx, cfg, sizeof(cfg), &cfg_mtime);
-	if (st.st_mtime > now + 5 || now - st.st_mtime > ctx->args.env_ttl_s || st.st_mtime < cfg_mtime) {
+	if (st.st_mtime > now + 5 || now - st.st_mtime > ctx->args.env_ttl_s) {
 		snprintf(why, whylen, "%s: stale", path);
+		goto out;
+	}
+	/* Written by the binary installed now: a binary replaced since (its ctime, which an
+	 * install cannot set back like the mtime) may compute another set. */
+	if (stat(ctx->args.efa_check, &bin) < 0 || st.st_mtime < bin.st_ctime) {
+		snprintf(why, whylen, "%s: older than %s", path, ctx->args.efa_check);
 		goto out;
 	}
 	text = malloc((size_t)st.st_size + 1);
@@ -112,8 +121,9 @@ static int read_cache(const struct plugin_context *ctx, struct env_set *s, char 
 		snprintf(why, whylen, "%s: %s", path, err);
 		goto out;
 	}
-	if (strcmp(s->config, cfg)) {
-		snprintf(why, whylen, "%s: computed with config '%s', not '%s'", path, s->config, cfg);
+	if (strcmp(s->config, cfg) || strcmp(s->key, key)) {
+		snprintf(why, whylen, "%s: computed with config '%s' (key %s), not '%s' (key %s)", path,
+			 s->config, s->key[0] ? s->key : "none", cfg, key);
 		goto out;
 	}
 	rc = 0;
@@ -170,7 +180,7 @@ static void lint_user_env(spank_t sp, struct plugin_context *ctx, const struct e
 void env_apply(spank_t sp, struct plugin_context *ctx)
 {
 	struct env_set *s = calloc(1, sizeof(*s));
-	char why[4096];
+	char why[3 * CONFIG_PATH_MAX];   /* messages naming paths and keys */
 	int64_t t0 = now_ms();
 	const char *source = "cache";
 

@@ -9,7 +9,12 @@
  * exists and before its tasks launch (local_user_init): a nested
  *     srun --jobid=J --overlap --mpi=pmix -N<n> --ntasks-per-node=1 efa-check cross
  * under a deadline; on failure the bad nodes are printed and srun fails before the user's
- * command starts anywhere.
+ * command starts anywhere. The verdict also goes to every node of the step in its environment
+ * (CROSS_RESULT_ENV, "<job>.<step>:ok|failed"): srun merges its own environ into the step's
+ * after local_user_init (SchedMD/slurm src/srun/libsrun/srun_job.c pre_launch_srun_job,
+ * 22.05; src/srun/srun_job.c 23.11..25.05: env_array_merge(&job->env, environ)). Under an
+ * `optional` plugin srun ignores the -1 and launches anyway; the nodes then fail every task
+ * on anything but "ok" for their step (remote.c), so the command runs nowhere.
  */
 #include "exec.h"
 #include "plugin.h"
@@ -102,7 +107,20 @@ static int run_cross(spank_t sp, struct plugin_context *ctx)
 
 int local_user_init(spank_t sp, struct plugin_context *ctx)
 {
+	uint32_t job_id = 0, step_id = 0;
+	char verdict[64];
+	int rc;
+
 	if (ctx->mode != MODE_CROSS)
 		return 0;
-	return run_cross(sp, ctx);
+	rc = run_cross(sp, ctx);
+	if (spank_get_item(sp, S_JOB_ID, &job_id) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_STEPID, &step_id) != ESPANK_SUCCESS)
+		return -1;   /* no verdict for the nodes: they fail closed */
+	snprintf(verdict, sizeof(verdict), "%u.%u:%s", job_id, step_id, rc == 0 ? "ok" : "failed");
+	/* spank_setenv is remote-only (plugstack.c spank_env_access_check): srun's own environ
+	 * is what reaches the step. */
+	if (setenv(CROSS_RESULT_ENV, verdict, 1) < 0)
+		return -1;
+	return rc;
 }

@@ -20,6 +20,13 @@ int local_user_init(spank_t sp, struct plugin_context *ctx);
 /* remote.c: slurmstepd */
 int remote_init_post_opt(spank_t sp, struct plugin_context *ctx);
 int remote_task_init_privileged(spank_t sp, struct plugin_context *ctx);
+int remote_task_init(spank_t sp, struct plugin_context *ctx);
+/* task_init_privileged when plugstack.conf's arguments were rejected: --efa-check fails. */
+int remote_args_failed(spank_t sp, struct plugin_context *ctx);
+
+/* The cross check's verdict, from srun (local_user_init) to every node of the step through
+ * the step's environment: "<job>.<step>:ok" or "<job>.<step>:failed". */
+#define CROSS_RESULT_ENV "EFA_CHECK_CROSS_RESULT"
 
 /* envapply.c: the EFA/NCCL environment of a step (remote) */
 void env_apply(spank_t sp, struct plugin_context *ctx);

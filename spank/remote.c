@@ -7,6 +7,17 @@
  * task_init_privileged (a forked child) returns -1 on a failing node, which on Slurm 22.05
  * is what fails an srun step (a user_init failure does not reach srun before 23.11).
  * Batch and extern steps are never checked (and get no environment: see envapply.c).
+ *
+ * `optional` plugins: Slurm ignores their failures (SchedMD/slurm src/common/plugstack.c,
+ * _do_call_stack, 22.05; src/common/spank.c from 23.11 to 25.05: a non-zero rc only counts
+ * "if (rc && sp->required)", else it is reset to SLURM_SUCCESS), so the -1 of
+ * task_init_privileged does not stop the task there. Whichever the admin chose, a user who
+ * asked for --efa-check must not have the command run on a failing node: task_init, the last
+ * hook in the task's child before execve (src/slurmd/slurmstepd/task.c, exec_task, calls
+ * spank_user_task and _exit(1)s on its failure, 22.05..25.05), exits the child with status 1
+ * itself. Under `required` it is never reached on a failing node: mgr.c's
+ * _pre_task_child_privileged fails on the -1 of task_init_privileged and the child _exit(1)s
+ * first. Without --efa-check neither hook does anything.
  */
 #include "exec.h"
 #include "plugin.h"
@@ -96,6 +107,21 @@ static void run_local_check(struct plugin_context *ctx)
 	exec_free(&r);
 }
 
+/* srun ran the cross check before launch and left its verdict for this step in the step's
+ * environment (local.c). Anything but "ok" for this very step fails the node's tasks: under
+ * `optional` srun launches the step even when the check failed. */
+static void cross_verdict(spank_t sp, struct plugin_context *ctx)
+{
+	char want[64], got[128];
+
+	snprintf(want, sizeof(want), "%u.%u:ok", ctx->job_id, ctx->step_id);
+	if (spank_getenv(sp, CROSS_RESULT_ENV, got, sizeof(got)) != ESPANK_SUCCESS)
+		fail(ctx, "no cross-node check result for this step");
+	else if (strcmp(got, want))
+		fail(ctx, "the cross-node check failed");
+	spank_unsetenv(sp, CROSS_RESULT_ENV);
+}
+
 int remote_init_post_opt(spank_t sp, struct plugin_context *ctx)
 {
 	if (spank_get_item(sp, S_JOB_ID, &ctx->job_id) != ESPANK_SUCCESS ||
@@ -106,6 +132,9 @@ int remote_init_post_opt(spank_t sp, struct plugin_context *ctx)
 	if (spank_get_item(sp, S_JOB_NODEID, &ctx->node_id) != ESPANK_SUCCESS)
 		ctx->node_id = 0;
 	node_name(ctx);
+	if (ctx->args.state_dir_ignored && ctx->node_id == 0)
+		slurm_info("%s: plugstack.conf: state_dir= is ignored: the env cache is read from "
+			   "StateDir= of %s", PLUGIN_PREFIX, ctx->args.config);
 
 	if (checked_step(ctx->step_id) && ctx->args.env == ENV_AUTO)
 		env_apply(sp, ctx);
@@ -116,8 +145,10 @@ int remote_init_post_opt(spank_t sp, struct plugin_context *ctx)
 		fail(ctx, "invalid --efa-check value '%s'", ctx->mode_arg);
 		return 0;
 	}
-	if (ctx->mode == MODE_CROSS)
-		return 0;   /* checked by srun before launch (local.c) */
+	if (ctx->mode == MODE_CROSS) {
+		cross_verdict(sp, ctx);   /* checked by srun before launch (local.c) */
+		return 0;
+	}
 	if (!ctx->node[0]) {
 		fail(ctx, "cannot tell this node's name");
 		return 0;
@@ -142,4 +173,25 @@ int remote_task_init_privileged(spank_t sp, struct plugin_context *ctx)
 	if (first)
 		slurm_spank_log("%s: %s: %s", PLUGIN_PREFIX, ctx->node[0] ? ctx->node : "?", ctx->reason);
 	return -1;
+}
+
+int remote_task_init(spank_t sp, struct plugin_context *ctx)
+{
+	if (!ctx->check_failed)
+		return 0;
+	/* Reached only when Slurm ignored task_init_privileged's -1 (an `optional` plugin): the
+	 * user's command must not run on this node. This is the task's child, just before
+	 * execve: exit it as Slurm does when a required plugin fails here. */
+	_exit(1);
+}
+
+int remote_args_failed(spank_t sp, struct plugin_context *ctx)
+{
+	if (ctx->mode == MODE_NONE)
+		return 0;
+	if (!ctx->node[0])
+		node_name(ctx);
+	fail(ctx, "the plugin's plugstack.conf arguments were rejected (see the slurmd log): "
+		 "--efa-check cannot run");
+	return remote_task_init_privileged(sp, ctx);
 }

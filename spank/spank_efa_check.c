@@ -9,6 +9,8 @@
  *                           --efa-check the node-local check runs once per node (init_post_opt,
  *                           root), and a failure fails every task of the node in
  *                           task_init_privileged (the only hook that fails an srun step on 22.05)
+ *                           and, when Slurm ignored that (an `optional` plugin), in task_init:
+ *                           the task exits before the user's command is exec'd
  * The plugin never loads libfabric, CUDA or NCCL: it execs efa-check (fork/execve, clean
  * environment, deadline).
  */
@@ -78,21 +80,24 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
 	char err[512];
 	spank_err_t rc;
 
+	int args_rc;
+
 	memset(&context, 0, sizeof(context));
 	if (sctx != S_CTX_LOCAL && sctx != S_CTX_ALLOCATOR && sctx != S_CTX_REMOTE)
 		return 0;
-	if (plugin_args_parse(&context.args, ac, av, err, sizeof(err)) < 0) {
+	args_rc = plugin_args_parse(&context.args, ac, av, err, sizeof(err));
+	if (args_rc < 0)
 		slurm_error("%s: plugstack.conf: %s", PLUGIN_PREFIX, err);
-		return -1;
-	}
-	context.args_ok = true;
-	/* The spank_options symbol is ignored in allocator context: register explicitly. */
+	context.args_ok = args_rc == 0;
+	/* The spank_options symbol is ignored in allocator context: register explicitly. The
+	 * option is registered even with bad arguments: under `optional` Slurm carries on, and a
+	 * user who asked for --efa-check must then get a failed task, not an unchecked node. */
 	rc = spank_option_register(sp, &efa_check_option);
 	if (rc != ESPANK_SUCCESS) {
 		slurm_error("%s: cannot register --efa-check: %s", PLUGIN_PREFIX, spank_strerror(rc));
 		return -1;
 	}
-	return 0;
+	return args_rc;
 }
 
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
@@ -119,9 +124,18 @@ int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
 
 int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 {
-	if (!context.args_ok || spank_context() != S_CTX_REMOTE)
+	if (spank_context() != S_CTX_REMOTE)
 		return 0;
+	if (!context.args_ok)
+		return remote_args_failed(sp, &context);
 	return remote_task_init_privileged(sp, &context);
+}
+
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+	if (spank_context() != S_CTX_REMOTE)
+		return 0;
+	return remote_task_init(sp, &context);
 }
 
 int slurm_spank_exit(spank_t sp, int ac, char **av)

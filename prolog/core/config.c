@@ -957,6 +957,7 @@ void config_defaults(struct efa_config *c)
 	c->resume = true;
 	c->retry_transient = true;
 	str_copy(c->state_dir, sizeof(c->state_dir), "/run/efa-check");
+	c->text_hash = STR_HASH64_INIT;
 	c->loopback_max_bytes = MIB;
 	c->min_memlock_bytes = 64 * MIB;
 	c->loopback_iterations = 100;
@@ -1020,6 +1021,7 @@ int config_parse_text(struct efa_config *c, const char *text, const char *name, 
 	free(scratch);
 	free(p.matched);
 	str_copy(c->path, sizeof(c->path), p.name);
+	c->text_hash = str_hash64(STR_HASH64_INIT, text, strlen(text));
 	return 0;
 fail:
 	if (scratch)

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define EFA_CHECK_DEFAULT_CONFIG EFA_CHECK_SYSCONFDIR "/slurm/efa-check.conf"
 #define CONFIG_PATH_MAX 4096
@@ -77,6 +78,8 @@ struct efa_config {
 	struct config_env *env;     /* Env= / EnvForce= */
 	size_t nenv;
 	char path[CONFIG_PATH_MAX]; /* file it was loaded from, "" = defaults only */
+	uint64_t text_hash;         /* str_hash64 of the text parsed (no file: of ""): what cached
+				     * results are keyed to (core/cachekey.h) */
 };
 
 /* Fill c with the built-in defaults. */

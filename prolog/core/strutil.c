@@ -172,3 +172,14 @@ int64_t now_ms(void)
 {
 	return now_us() / 1000;
 }
+
+uint64_t str_hash64(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}

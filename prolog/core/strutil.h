@@ -37,4 +37,9 @@ long read_small_file_at(int dirfd, const char *path, char *buf, size_t size);
 int64_t now_ms(void);
 int64_t now_us(void);
 
+/* FNV-1a 64 over len bytes, continuing from h (start with STR_HASH64_INIT). Not
+ * cryptographic: it tells apart the inputs of cached results, which only root can write. */
+#define STR_HASH64_INIT 0xcbf29ce484222325ULL
+uint64_t str_hash64(uint64_t h, const void *data, size_t len);
+
 #endif

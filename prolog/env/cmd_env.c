@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "checks/devices.h"
+#include "core/cachekey.h"
 #include "env/envrules.h"
 #include "fabric/fabric.h"
 #include "env/profiles.h"
@@ -401,6 +402,8 @@ int cmd_env(int argc, char **argv)
 		goto out;
 	}
 	str_copy(set->config, sizeof(set->config), cfg.path);
+	if (cache_key_inputs(&cfg, set->key, sizeof(set->key)) < 0)
+		set->key[0] = '\0';   /* the plugin never uses a cache without a key */
 	len = envrules_format_spank(set, text, 65536);
 	if (len < 0) {
 		cli_error("env: environment set too large");

@@ -715,6 +715,8 @@ long envrules_format_spank(const struct env_set *s, char *buf, size_t size)
 		return -1;
 	if (s->config[0] && env_value_valid(s->config) && !str_appendf(buf, size, "config %s\n", s->config))
 		return -1;
+	if (s->key[0] && env_value_valid(s->key) && !str_appendf(buf, size, "key %s\n", s->key))
+		return -1;
 	if (!str_appendf(buf, size, "facts %s\n", facts))
 		return -1;
 	for (size_t i = 0; i < s->n; i++) {
@@ -834,6 +836,11 @@ int envrules_parse_spank(const char *text, struct env_set *s, char *err, size_t 
 		} else if (!strcmp(buf, "config")) {
 			if (!str_copy(s->config, sizeof(s->config), rest)) {
 				set_err(err, errlen, "line %d: config path too long", line);
+				return -1;
+			}
+		} else if (!strcmp(buf, "key")) {
+			if (!str_copy(s->key, sizeof(s->key), rest)) {
+				set_err(err, errlen, "line %d: key too long", line);
 				return -1;
 			}
 		} else if (!strcmp(buf, "note")) {

@@ -10,6 +10,7 @@
  * Spank form, one record per line, fields separated by one space, values last:
  *     efa-check-env 1                       header (format version)
  *     config PATH                           the efa-check.conf it was computed with ("" none)
+ *     key KEY                               what it was computed from (core/cachekey.h inputs key)
  *     facts <key=value> ...                 the facts the set was computed from
  *     set NAME VALUE                        a default: the user's own value wins
  *     force NAME VALUE                      the admin forces this value (EnvForce=)
@@ -80,6 +81,7 @@ struct env_set {
 	struct env_facts facts;         /* what the set was computed from */
 	bool have_facts;
 	char config[256];               /* the configuration file it was computed with, "" none */
+	char key[96];                   /* cache_key_inputs of that configuration, "" unknown */
 };
 
 struct env_warning {

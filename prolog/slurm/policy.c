@@ -63,6 +63,8 @@ void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_co
 	p->deadline_ms = p->t0_ms + total_ms;
 	p->rpc_budget_ms = rpc;
 	p->started_at = unix_now();
+	if (cache_key_full(cfg, p->key, sizeof(p->key)) < 0)
+		p->key[0] = '\0';   /* no key: nothing stored matches, every run is real */
 }
 
 int policy_left_ms(const struct policy *p)
@@ -163,7 +165,10 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 		*m_out = m;
 	if (loaded < 0)
 		return false;
-	if (r->internal) {   /* never written by this version; never trusted */
+	/* Internal errors are never trusted; a result computed from another configuration,
+	 * profile table or binary never stands for this run, not even one that finished while we
+	 * waited. */
+	if (r->internal || !p->key[0] || strcmp(m.key, p->key)) {
 		report_free(r);
 		return false;
 	}
@@ -203,6 +208,7 @@ static void save_result(const struct policy *p, int dirfd, const struct report *
 	struct state_meta m = { .started_at = p->started_at, .finished_at = unix_now(),
 				.runs = prev->runs + 1 };
 
+	str_copy(m.key, sizeof(m.key), p->key);
 	if (state_save_result(dirfd, r, &m) < 0)
 		log_msg(LOG_ERR, "node %s: cannot save %s/%s: %s", p->o->node, p->cfg->state_dir,
 			STATE_REPORT_FILE, strerror(errno));

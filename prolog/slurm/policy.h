@@ -3,7 +3,8 @@
  * shared with concurrent runs, or a real run with one retry of transient failures), and
  * acting on it (drain per OnFail, resume own drains), all inside one deadline.
  *
- * Result sharing (StateDir): a fresh ok result (younger than the TTL) is reused without a
+ * Result sharing (StateDir): only a result computed from the same configuration text, instance
+ * profile table and efa-check binary (its key, core/cachekey.h) is ever reused; a fresh ok result (younger than the TTL) is reused without a
  * lock. Otherwise the run takes the lock with a bounded wait; the holder re-reads the state
  * after acquiring it and uses any result that finished after this run started (it waited for
  * a concurrent run: 12 prologs at once run the check once, also when it failed) or a fresh ok
@@ -35,6 +36,7 @@ struct policy {
 	int64_t deadline_ms;      /* the whole run, RPCs included */
 	int rpc_budget_ms;        /* kept free for the drain/resume RPC */
 	double started_at;        /* start, Unix time */
+	char key[CACHE_KEY_MAX];  /* what this run's result is computed from (cache_key_full) */
 };
 
 /* How the result was obtained. */

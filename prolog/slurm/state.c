@@ -334,7 +334,7 @@ static double json_double(json_object *o, const char *key)
 int state_load_result(int dirfd, struct report *r, struct state_meta *m)
 {
 	char *text = read_state_file(dirfd, STATE_REPORT_FILE);
-	json_object *o = text ? json_tokener_parse(text) : NULL;
+	json_object *o = text ? json_tokener_parse(text) : NULL, *k;
 	int rc = -1;
 
 	memset(m, 0, sizeof(*m));
@@ -344,6 +344,8 @@ int state_load_result(int dirfd, struct report *r, struct state_meta *m)
 	m->started_at = json_double(o, "started_at");
 	m->finished_at = json_double(o, "finished_at");
 	m->runs = (long)json_double(o, "runs");
+	if (json_object_object_get_ex(o, "key", &k) && json_object_is_type(k, json_type_string))
+		str_copy(m->key, sizeof(m->key), json_object_get_string(k));
 	rc = 0;
 out:
 	if (rc < 0) {
@@ -364,6 +366,7 @@ int state_save_result(int dirfd, const struct report *r, const struct state_meta
 	json_object_object_add(o, "started_at", json_object_new_double(m->started_at));
 	json_object_object_add(o, "finished_at", json_object_new_double(m->finished_at));
 	json_object_object_add(o, "runs", json_object_new_int64(m->runs));
+	json_object_object_add(o, "key", json_object_new_string(m->key));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = state_write_atomic(dirfd, STATE_REPORT_FILE, s, strlen(s), 0644);
 	json_object_put(o);

@@ -9,7 +9,9 @@
  *
  * Files:
  *   last-report.json   the last real run's JSON report (DESIGN §2) plus "started_at",
- *                      "finished_at" (Unix time, s) and "runs" (real check runs so far)
+ *                      "finished_at" (Unix time, s), "runs" (real check runs so far) and
+ *                      "key" (what it was computed from, core/cachekey.h: a result whose key
+ *                      differs from the current run's is never used)
  *   lock               flock()ed while a real check runs
  */
 #ifndef EFA_CHECK_STATE_H
@@ -20,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/cachekey.h"
+
 struct report;
 
 #define STATE_REPORT_FILE "last-report.json"
@@ -29,6 +33,7 @@ struct state_meta {
 	double started_at;    /* Unix time the run started, 0 = unknown */
 	double finished_at;   /* Unix time the run finished, 0 = no result */
 	long runs;            /* real check runs recorded in this state dir */
+	char key[CACHE_KEY_MAX]; /* cache_key_full of the run ("" = unknown: never matches) */
 };
 
 /* Open (creating it 0755 with its parents if missing) and vet the state directory.

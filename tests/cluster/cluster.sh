@@ -2,8 +2,8 @@
 # A real Slurm test cluster on one machine (munged, slurmctld, N x `slurmd -N nX`), all from
 # the Debian packages, in a scratch directory, on 127.0.0.1. Test infrastructure, not product.
 #
-#   cluster.sh start DIR [--nodes N] [--plugin "ARGS"] [--prolog] [--healthcheck]
-#                        [--healthcheck-interval SECS] [--efa-conf FILE]
+#   cluster.sh start DIR [--nodes N] [--plugin "ARGS"] [--plugin-optional] [--prolog] [--healthcheck]
+#                        [--healthcheck-interval SECS] [--efa-conf FILE | --efa-conf-verbatim FILE]
 #                        [--conf-extra "LINE"]... [--no-wait-idle] [--timeout SECS] [--fabric]
 #   cluster.sh stop DIR               stop exactly what `start` started (idempotent)
 #   cluster.sh logs DIR [LINES]       tail of every log in DIR/log
@@ -141,13 +141,16 @@ write_wrappers() {
 # Runs the real efa-check for one node of the test cluster in $D:
 #   node    = --node NAME argument, else \$SLURMD_NODENAME, else the node of the slurmd
 #             or slurmstepd this process descends from
-#   always  --node NODE --config $D/etc/efa-check.conf --state-dir $D/state/NODE
+#   always  --node NODE --config $D/etc/efa-check.conf
+#   if that file sets no StateDir= (a test rewrote it) and the cluster was not started with
+#   --efa-conf-verbatim: --state-dir $D/state/NODE (the N nodes share one host)
 #   if $D/sysfs/NODE/ exists:  --sysfs-root $D/sysfs/NODE
 #   if $D/faults/NODE exists:  LD_PRELOAD=<fault library> plus its NAME=VALUE lines
 # Nothing else from the caller's environment decides what is injected.
 D='$D'
 REAL='$REPO/prolog/efa-check'
 FAULTLIB='$REPO/build/tests/libefa-fault.so'
+STATE_FALLBACK='${state_fallback:-1}'
 EOF
 	cat >> "$D/bin/efa-check" <<'EOF'
 node=""
@@ -196,7 +199,10 @@ sub=""
 case ${1:-} in -*|"") ;; *) sub=$1; shift ;; esac
 # Subcommand first (when there is one), then the injected options, then the caller's.
 if [ -d "$D/sysfs/$node" ]; then set -- --sysfs-root "$D/sysfs/$node" "$@"; fi
-set -- --node "$node" --config "$D/etc/efa-check.conf" --state-dir "$D/state/$node" "$@"
+if [ "$STATE_FALLBACK" = 1 ] && ! grep -Eiq '^[^#]*(^|[[:space:]])StateDir=' "$D/etc/efa-check.conf" 2>/dev/null; then
+	set -- --state-dir "$D/state/$node" "$@"
+fi
+set -- --node "$node" --config "$D/etc/efa-check.conf" "$@"
 if [ -n "$sub" ]; then set -- "$sub" "$@"; fi
 if [ -f "$D/faults/$node" ]; then
 	if [ ! -f "$FAULTLIB" ]; then
@@ -283,16 +289,18 @@ cmd_start() {
 	[ $# -ge 1 ] || usage
 	case $1 in *[!A-Za-z0-9_./+-]*) die "DIR must be a plain path (slurm.conf does not take spaces or quotes): '$1'" ;; esac
 	D=$(absdir "$1"); shift
-	nodes=4 plugin="" plugin_set=0 prolog=0 hc=0 hc_interval=5 efa_conf="" extra="" waitmode=idle
+	nodes=4 plugin="" plugin_set=0 plugin_mode=required verbatim=0 prolog=0 hc=0 hc_interval=5 efa_conf="" extra="" waitmode=idle
 	tmo=30 fabric=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--nodes) nodes=${2:?}; shift ;;
 		--plugin) plugin=${2-}; plugin_set=1; shift ;;
+		--plugin-optional) plugin_mode=optional ;;
 		--prolog) prolog=1 ;;
 		--healthcheck) hc=1 ;;
 		--healthcheck-interval) hc_interval=${2:?}; shift ;;
 		--efa-conf) efa_conf=${2:?}; shift ;;
+		--efa-conf-verbatim) efa_conf=${2:?}; verbatim=1; shift ;;
 		--conf-extra) extra="$extra${2:?}
 "; shift ;;
 		--no-wait-idle) waitmode=registered ;;
@@ -354,9 +362,18 @@ cmd_start() {
 	else
 		printf '# efa-check.conf of the test cluster in %s\nProvider=tcp\n' "$D" > "$D/etc/efa-check.conf"
 	fi
+	# N nodes share this host: each gets its own StateDir= through the one setting that the
+	# binary and the plugin both read (unless the test wants the file exactly as given).
+	state_fallback=$((1 - verbatim))
+	if [ "$verbatim" = 0 ] && ! grep -Eiq '^[^#]*(^|[[:space:]])StateDir=' "$D/etc/efa-check.conf"; then
+		i=1
+		{ echo "# test cluster (tests/cluster/cluster.sh): one state directory per node"
+		  while [ "$i" -le "$nodes" ]; do echo "NodeName=n$i StateDir=$D/state/n$i"; i=$((i + 1)); done
+		} >> "$D/etc/efa-check.conf"
+	fi
 	if [ "$plugin_set" = 1 ]; then
 		args=$(printf '%s' "$plugin" | sed "s|@DIR@|$D|g")
-		printf 'required %s/spank/spank_efa_check.so %s\n' "$REPO" "$args" > "$D/etc/plugstack.conf"
+		printf '%s %s/spank/spank_efa_check.so %s\n' "$plugin_mode" "$REPO" "$args" > "$D/etc/plugstack.conf"
 	else
 		: > "$D/etc/plugstack.conf"
 	fi

@@ -76,7 +76,7 @@ EOF
 chmod 0644 "$T_TMP/efa-check.conf"
 if ! timeout 120 sh "$CLUSTER" start "$D" --nodes 4 --prolog --healthcheck \
 	--healthcheck-interval 5 --efa-conf "$T_TMP/efa-check.conf" \
-	--plugin "efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf state_dir=@DIR@/state/%n" \
+	--plugin "efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf" \
 	--conf-extra "PartitionName=shared Nodes=n1 OverSubscribe=FORCE:16 Default=NO State=UP" \
 	>"$T_TMP/start.log" 2>&1; then
 	not_ok "test cluster starts"; diag < "$T_TMP/start.log"
@@ -123,6 +123,23 @@ wait_for 60 job_done "$jid"
 check "sbatch without --efa-check reuses the cache (runs $before -> $(runs_of n1))" \
 	test "$(runs_of n1)" -eq "$before"
 
+# ---- 3b. a changed configuration is never answered from the older cached result -------------
+
+# n1 holds a fresh healthy result (CacheTTL=300). A configuration under which n1 must fail:
+cp "$D/etc/efa-check.conf" "$T_TMP/efa-check.conf.orig"
+echo "NodeName=n1 Domains=nosuchdomain0" >> "$D/etc/efa-check.conf"
+before=$(runs_of n1)
+run_node changed n1 prolog
+check "after a config change the next prolog runs the check (runs $before -> $(runs_of n1)) and fails (exit $RC)" \
+	test "$RC" -ne 0 -a "$(runs_of n1)" -gt "$before"
+expect_grep "it names the domain the new configuration asks for" "nosuchdomain0" "$T_TMP/changed.err"
+cp "$T_TMP/efa-check.conf.orig" "$D/etc/efa-check.conf"
+run_node reverted n1 health
+check "back to the old configuration the failed result is not reused either: health passes (exit $RC)" \
+	test "$RC" -eq 0
+if wait_for 30 state_matches n1 '^(idle|mixed|allocated)$'; then ok "n1 is back in service"; else
+	not_ok "n1 back in service (state $(node_state n1), reason '$(node_reason n1)')"; fi
+
 # ---- 4. 12+ concurrent jobs on one node run the check once and all start ---------------------
 
 rm -f "$(state_json n1)"      # as if the cache had expired
@@ -142,6 +159,12 @@ all_started() {
 if wait_for 60 all_started; then ok "14 concurrent jobs on n1 all start"; else
 	not_ok "14 concurrent jobs on n1 all start"; timeout 10 squeue | diag; show_logs
 fi
+# Slurm shows a job RUNNING while its prolog still runs: wait for what the assertion is about,
+# the prolog of every one of the 14 jobs having finished (the wrapper logs "job=J exit=RC").
+prologs_done() {
+	for j in $jobs; do grep -q "prolog n1 job=$j exit=" "$D/log/prolog-n1.log" 2>/dev/null || return 1; done
+}
+wait_for 60 prologs_done || not_ok "the prologs of the 14 jobs finish"
 prologs=$(grep -c 'prolog n1 job=' "$D/log/prolog-n1.log" 2>/dev/null)
 check "the check ran once for all of them (runs=$(runs_of n1), $prologs prolog runs on n1 so far)" \
 	test "$(runs_of n1)" -eq 1
@@ -196,7 +219,11 @@ expect_grep "the prolog logs that it kept the admin's reason" "not draining, kee
 sh "$CLUSTER" clear-fault "$D" n3
 run_node admin_health n3 health
 check "health on the healthy, admin-drained node exits 0 (exit $RC)" test "$RC" -eq 0
-sleep 6   # at least one periodic health check too
+# at least one periodic health check too: wait for one to finish (the wrapper logs "exit=")
+hc_runs() { _n=$(grep -c 'healthcheck n3 job=' "$D/log/healthcheck-n3.log" 2>/dev/null); echo "${_n:-0}"; }
+hc_before=$(hc_runs)
+hc_after() { [ "$(hc_runs)" -gt "$hc_before" ]; }
+wait_for 20 hc_after || not_ok "a periodic health check ran on n3 (HealthCheckInterval=5)"
 check "the admin-drained node is not resumed: '$(node_reason n3)'" reason_matches n3 '^admin: bad DIMM$'
 check "and stays drained ($(node_state n3))" state_matches n3 'drain'
 timeout 10 scontrol update nodename=n3 state=resume

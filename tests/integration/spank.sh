@@ -58,7 +58,9 @@ exit 0
 EOF
 chmod 0755 "$prolog"
 
-ARGS="efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf state_dir=@DIR@/state/%n timeout=40"
+# No state_dir=: the plugin reads StateDir= from the config (per node here: the cluster adds
+# NodeName=nX StateDir=DIR/state/nX lines), the one place efa-check writes its env cache.
+ARGS="efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf timeout=40"
 start_cluster() { # plugin-args
 	sh "$CLUSTER" stop "$D" >/dev/null 2>&1
 	sh "$CLUSTER" start "$D" --nodes 4 --plugin "$1" --efa-conf "$conf" \
@@ -138,6 +140,16 @@ timeout $T srun -N4 true >/dev/null 2>&1
 calls_after=$(grep -c ' env ' "$D/log/efa-check-calls.log")
 check "a fresh env cache is used without exec'ing efa-check ($calls_before -> $calls_after calls)" \
 	test "$calls_before" -eq "$calls_after"
+# A changed configuration is never answered from the older cached set (no waiting for env_ttl).
+sed -i 's/^Env=EFA_TEST_DEFAULT=admin-default$/Env=EFA_TEST_DEFAULT=admin-changed/' "$D/etc/efa-check.conf"
+run_capture envchanged timeout $T srun -N4 sh -c 'echo "D=$EFA_TEST_DEFAULT"'
+check "after a config change every node applies the new set at once" \
+	test "$(grep -c '^D=admin-changed$' "$T_TMP/envchanged.out")" -eq 4
+calls_before=$(grep -c ' env ' "$D/log/efa-check-calls.log")
+timeout $T srun -N4 true >/dev/null 2>&1
+calls_after=$(grep -c ' env ' "$D/log/efa-check-calls.log")
+check "and caches it again ($calls_before -> $calls_after env calls)" test "$calls_before" -eq "$calls_after"
+sed -i 's/^Env=EFA_TEST_DEFAULT=admin-changed$/Env=EFA_TEST_DEFAULT=admin-default/' "$D/etc/efa-check.conf"
 
 cat > "$T_TMP/batch.sh" <<EOF
 #!/bin/sh
@@ -209,6 +221,61 @@ check "a faulty n2 fails the cross check and the step" test "$RC" -ne 0 -a "$RC"
 expect_grep "srun names n2" "efa-check: cross-node check failed.*n2" "$T_TMP/crossbad.err"
 check "the user's command ran nowhere" test -z "$(ls "$T_TMP/ran")"
 sh "$CLUSTER" clear-fault "$D" n2
+
+# ---- an `optional` plugin: Slurm ignores its failures, --efa-check must still protect -------
+start_cluster_optional() { # plugin-args
+	sh "$CLUSTER" stop "$D" >/dev/null 2>&1
+	sh "$CLUSTER" start "$D" --nodes 4 --plugin "$1" --plugin-optional --efa-conf "$conf" \
+		--conf-extra "Prolog=$prolog" --conf-extra "PrologFlags=Alloc" >"$T_TMP/start.log" 2>&1
+}
+if start_cluster_optional "$ARGS"; then
+	. "$D/env"
+	check "plugstack.conf marks the plugin optional" grep -q '^optional ' "$D/etc/plugstack.conf"
+	sh "$CLUSTER" fault "$D" n3 "EFA_FAULT=getinfo_fail" >/dev/null
+	rm -f "$T_TMP/ran/"*
+	run_capture opt_faulty timeout 60 srun -N4 --efa-check sh -c "touch $T_TMP/ran/opt.\$SLURMD_NODENAME"
+	if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; then ok "optional: a faulty n3 fails the step (exit $RC)"; else
+		not_ok "optional: a faulty n3 fails the step (exit $RC)"; diag < "$T_TMP/opt_faulty.err"; fi
+	check "optional: the user's command did not run on n3" test ! -e "$T_TMP/ran/opt.n3"
+	expect_grep "optional: srun's stderr names n3" "efa-check: n3: " "$T_TMP/opt_faulty.err"
+	healthy_check "optional: the command ran on the healthy nodes" test -e "$T_TMP/ran/opt.n1" -a -e "$T_TMP/ran/opt.n4"
+	rm -f "$T_TMP/ran/"*
+	run_capture opt_noopt timeout $T srun -N4 sh -c "touch $T_TMP/ran/noopt.\$SLURMD_NODENAME"
+	expect_rc "optional: without --efa-check the step runs (the plugin stays harmless)" 0 opt_noopt
+	check "optional: without --efa-check the command ran on all 4 nodes" test "$(ls "$T_TMP/ran" | grep -c '^noopt\.')" -eq 4
+	sh "$CLUSTER" clear-fault "$D" n3
+	sh "$CLUSTER" fault "$D" n2 "EFA_FAULT=getinfo_fail" >/dev/null
+	rm -f "$T_TMP/ran/"*
+	run_capture opt_cross timeout 90 srun -N4 --efa-check=cross sh -c "touch $T_TMP/ran/optx.\$SLURMD_NODENAME"
+	check "optional: a faulty n2 fails the cross step (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	expect_grep "optional: srun names n2" "efa-check: cross-node check failed.*n2" "$T_TMP/opt_cross.err"
+	check "optional: after a failed cross check the command ran nowhere" test -z "$(ls "$T_TMP/ran")"
+	sh "$CLUSTER" clear-fault "$D" n2
+	# efa-check cross drained n2 (its own "efa-check:" reason): back in service for the next step
+	timeout 10 scontrol update nodename=n2 state=resume >/dev/null 2>&1
+	rm -f "$T_TMP/ran/"*
+	run_capture opt_crossok timeout 90 srun -N4 --efa-check=cross sh -c "env > $T_TMP/ran/optok.\$SLURMD_NODENAME"
+	if [ "$MEMLOCK_OK" = yes ]; then expect_rc "optional: srun -N4 --efa-check=cross passes on healthy nodes" 0 opt_crossok
+	else skip "optional: srun -N4 --efa-check=cross passes on healthy nodes"; fi
+	healthy_check "optional: a passing cross check runs the command on all 4 nodes" \
+		test "$(ls "$T_TMP/ran" | grep -c '^optok\.')" -eq 4
+	check "optional: the cross verdict is not in the user's environment" \
+		sh -c "! cat '$T_TMP'/ran/optok.* 2>/dev/null | grep -q EFA_CHECK_CROSS_RESULT"
+else
+	not_ok "test cluster starts with the plugin optional"; diag < "$T_TMP/start.log"
+fi
+if start_cluster_optional "$ARGS bogus_arg=1"; then
+	. "$D/env"
+	rm -f "$T_TMP/ran/"*
+	run_capture opt_badarg timeout $T srun -N2 sh -c "touch $T_TMP/ran/badarg.\$SLURMD_NODENAME"
+	expect_rc "optional, bad plugin argument: a step without --efa-check still runs" 0 opt_badarg
+	run_capture opt_badarg_opt timeout $T srun -N2 --efa-check sh -c "touch $T_TMP/ran/badargopt.\$SLURMD_NODENAME"
+	check "optional, bad plugin argument: srun --efa-check fails (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	check "optional, bad plugin argument: the command ran on no unchecked node" \
+		test "$(ls "$T_TMP/ran" | grep -c '^badargopt\.')" -eq 0
+else
+	not_ok "test cluster starts with a bad argument to an optional plugin"; diag < "$T_TMP/start.log"
+fi
 
 # ---- plugin arguments ----------------------------------------------------------------
 if start_cluster "$ARGS bogus_arg=1"; then

@@ -657,6 +657,7 @@ static void test_spank_roundtrip(void **state)
 	env_version_parse("1.5.0", &f.ofi_version);
 	assert_int_equal(envrules_compute(&f, admin, 1, &S, err, sizeof(err)), 0);
 	strcpy(S.config, "/etc/slurm/efa-check.conf");
+	strcpy(S.key, "c0123456789abcdefp0123456789abcdef");
 	len = envrules_format_spank(&S, buf, sizeof(buf));
 	assert_true(len > 0);
 	assert_non_null(strstr(buf, "set FI_EFA_USE_DEVICE_RDMA 1\n"));
@@ -671,6 +672,7 @@ static void test_spank_roundtrip(void **state)
 	}
 	assert_int_equal(back.nnotes, S.nnotes);
 	assert_string_equal(back.config, "/etc/slurm/efa-check.conf");
+	assert_string_equal(back.key, "c0123456789abcdefp0123456789abcdef");
 	assert_true(back.have_facts);
 	assert_int_equal(back.facts.libfabric.minor, 17);
 	assert_int_equal(back.facts.kernel.minor, 10);

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/cachekey.h"
+#include "core/config.h"
 #include "core/report.h"
 #include "slurm/state.h"
 #include "core/strutil.h"
@@ -202,7 +204,8 @@ static void make_report(struct report *r, bool ok)
 static void test_save_load_roundtrip(void **s)
 {
 	struct report r, back;
-	struct state_meta m = { .started_at = 100.5, .finished_at = 101.25, .runs = 3 }, mb;
+	struct state_meta m = { .started_at = 100.5, .finished_at = 101.25, .runs = 3,
+				.key = "c0123456789abcdefp0123456789abcdef-v0.1.0-0123456789abcdef" }, mb;
 	int fd = open_dir("rt");
 
 	make_report(&r, false);
@@ -216,6 +219,7 @@ static void test_save_load_roundtrip(void **s)
 	assert_true(mb.finished_at == 101.25);
 	assert_true(mb.started_at == 100.5);
 	assert_int_equal(mb.runs, 3);
+	assert_string_equal(mb.key, m.key);   /* what the result was computed from */
 	report_free(&back);
 	report_free(&r);
 	/* a corrupt file is no result */
@@ -393,6 +397,44 @@ static void test_atomic_under_contention(void **s)
 	close(fd);
 }
 
+/* The key changes with the configuration text and the profile table, not with the path. */
+static void test_cache_key(void **s)
+{
+	struct efa_config a, b;
+	char ka[CACHE_KEY_MAX], kb[CACHE_KEY_MAX], full[CACHE_KEY_MAX], err[256];
+	const char *t1 = "Provider=tcp\nDomains=lo\n";
+	const char *t2 = "Provider=tcp\nDomains=lo\nNodeName=n1 Domains=nosuchdomain0\n";
+
+	assert_int_equal(config_parse_text(&a, t1, "/x/a.conf", "n1", err, sizeof(err)), 0);
+	assert_int_equal(config_parse_text(&b, t1, "/y/b.conf", "n2", err, sizeof(err)), 0);
+	assert_int_equal(cache_key_inputs(&a, ka, sizeof(ka)), 0);
+	assert_int_equal(cache_key_inputs(&b, kb, sizeof(kb)), 0);
+	assert_string_equal(ka, kb);
+	config_free(&b);
+	assert_int_equal(config_parse_text(&b, t2, "/x/a.conf", "n1", err, sizeof(err)), 0);
+	assert_int_equal(cache_key_inputs(&b, kb, sizeof(kb)), 0);
+	assert_string_not_equal(ka, kb);
+	/* defaults (no file) and an empty file mean the same configuration */
+	config_free(&b);
+	config_defaults(&b);
+	assert_int_equal(cache_key_inputs(&b, kb, sizeof(kb)), 0);
+	config_free(&a);
+	assert_int_equal(config_parse_text(&a, "", "/x/a.conf", "n1", err, sizeof(err)), 0);
+	assert_int_equal(cache_key_inputs(&a, ka, sizeof(ka)), 0);
+	assert_string_equal(ka, kb);
+	/* an unreadable profile table never matches the built-in one */
+	str_copy(a.instance_profiles, sizeof(a.instance_profiles), "/nonexistent/profiles.conf");
+	assert_int_equal(cache_key_inputs(&a, ka, sizeof(ka)), 0);
+	assert_string_not_equal(ka, kb);
+	/* the full key adds the version and the binary */
+	assert_int_equal(cache_key_full(&b, full, sizeof(full)), 0);
+	assert_int_equal(strncmp(full, kb, strlen(kb)), 0);
+	assert_non_null(strstr(full, "-v" EFA_CHECK_VERSION "-"));
+	assert_int_equal(cache_key_full(&b, full, 20), -1);
+	config_free(&a);
+	config_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write_no_follow),
 		cmocka_unit_test(test_save_load_roundtrip),
 		cmocka_unit_test(test_cache_verdict),
+		cmocka_unit_test(test_cache_key),
 		cmocka_unit_test(test_lock_timeout),
 		cmocka_unit_test(test_concurrent_runs_once),
 		cmocka_unit_test(test_atomic_under_contention),
