@@ -125,6 +125,15 @@ void fabric_prepare_env(const char *provider)
 {
 	if (provider && !strcmp(provider, "efa"))
 		setenv("FI_EFA_ENABLE_SHM_TRANSFER", "0", 1);
+	/* rxm (the RDM layer over tcp and verbs) preposts a shared receive queue of 4096 eager
+	 * buffers of 16 KiB on every endpoint, whatever rx_attr->size the hints ask for: the
+	 * core's rx size comes only from FI_OFI_RXM_MSG_RX_SIZE (ofiwg/libfabric
+	 * prov/rxm/src/rxm_init.c rxm_info_to_core, RXM_MSG_SRX_SIZE in rxm.h; v1.17.0 to v2.6).
+	 * That is 64 MiB per endpoint, 128 MiB of the tcp loopback's 198 MiB peak; a test never
+	 * has more than its window outstanding. Size it to FABRIC_TEST_QUEUE unless the admin
+	 * set it. Read once, at provider init: call before the first fi_getinfo. */
+	if (provider && (strstr(provider, "tcp") || strstr(provider, "verbs") || strstr(provider, "rxm")))
+		setenv("FI_OFI_RXM_MSG_RX_SIZE", FABRIC_TEST_QUEUE_STR, 0);
 }
 
 /* ---- unique name lists ---------------------------------------------------------- */

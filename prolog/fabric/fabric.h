@@ -51,8 +51,13 @@ int fabric_provider_check(const char *provider, char *const *want, size_t nwant,
 			  struct fabric_domains *domains, struct check_result *c);
 void fabric_domains_free(struct fabric_domains *d);
 
+/* Queue depth a test needs: twice the loopback's window of outstanding operations. */
+#define FABRIC_TEST_QUEUE 128
+#define FABRIC_TEST_QUEUE_STR "128"
+
 /* Environment libfabric needs for a node-local test of provider (for efa:
- * FI_EFA_ENABLE_SHM_TRANSFER=0 so traffic crosses the NIC). Call before fi_getinfo. */
+ * FI_EFA_ENABLE_SHM_TRANSFER=0 so traffic crosses the NIC; for rxm-based providers the
+ * receive queue sized to FABRIC_TEST_QUEUE). Call before fi_getinfo. */
 void fabric_prepare_env(const char *provider);
 
 /* The API version we ask fi_getinfo for: the headers' version, capped at the runtime
