@@ -63,6 +63,8 @@ int local_init_post_opt(spank_t sp, struct plugin_context *ctx) { return 0; }
 int local_user_init(spank_t sp, struct plugin_context *ctx) { return 0; }
 int remote_init_post_opt(spank_t sp, struct plugin_context *ctx) { return 0; }
 int remote_task_init_privileged(spank_t sp, struct plugin_context *ctx) { return 0; }
+int remote_task_init(spank_t sp, struct plugin_context *ctx) { return 0; }
+int remote_args_failed(spank_t sp, struct plugin_context *ctx) { return 0; }
 
 /* ---- invariants ----------------------------------------------------------------------- */
 
@@ -79,7 +81,6 @@ static void check_args(const struct plugin_args *a)
 {
 	check_path(a->efa_check);
 	check_path(a->config);
-	check_path(a->state_dir);
 	check_path(a->srun);
 	if (a->env != ENV_AUTO && a->env != ENV_OFF)
 		abort();
