@@ -13,7 +13,7 @@
 # to what an admin gets from the usual tool. Prints a Markdown table and one JSON line.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-EFA_CHECK=$TOP/prolog/efa-check
+EFA_CHECK=${EFA_CHECK:-$TOP/prolog/efa-check}
 N=${1:-5}
 W=$(mktemp -d /tmp/efa-bench-loopback.XXXXXX)
 trap 'rm -rf "$W"' EXIT INT TERM
