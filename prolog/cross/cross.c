@@ -186,6 +186,7 @@ int cross_worker(void *arg)
 	blobs = xrun_exchange_addresses(&x);
 	if (blobs && x.n >= 2) {
 		xrun_connect_peers(&x, blobs);
+		xrun_fence_inserts(&x);
 		run_links(&x);
 	}
 	if (blobs && x.n >= 2)

@@ -40,6 +40,7 @@ struct xrun {
 	int64_t links_t0, links_ms;
 	struct check_result nccl_check;  /* rank 0 reports it after the verdict */
 	int64_t t0, fence_a_end, addr_end, links_end, nccl_end, fence_b_end, res_end, verdict_end;
+	int inserts_fenced_ms;       /* fence after the AV inserts: its time, -1 missed, 0 none */
 	/* NCCL */
 	struct nccl_lib *nccl;
 	int gpus;                    /* -1 = no libraries */
@@ -61,6 +62,8 @@ void xrun_emit(struct check_result *c, int64_t t0);
 /* exchange.c */
 json_object **xrun_exchange_addresses(struct xrun *x);
 void xrun_connect_peers(struct xrun *x, json_object **blobs);
+/* Fence after every rank's AV inserts, before any RMA (fi_efa.7; see exchange.c). */
+void xrun_fence_inserts(struct xrun *x);
 json_object **xrun_gather_results(struct xrun *x, bool fenced);
 void xrun_free_blobs(json_object **b, int n);
 

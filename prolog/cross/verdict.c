@@ -389,6 +389,11 @@ static int own_links_check(struct xrun *x, bool in_verdict)
 	check_detail(&c, "%d/%d links from %s passed in %d rounds (slowest %.2f Gb/s)%s%s",
 		     x->nslots - failed, x->nslots, x->o->node, x->rounds, minbw,
 		     failed ? "; first failure: " : "", first);
+	if (x->inserts_fenced_ms > 0)
+		str_appendf(c.detail, sizeof(c.detail), "; RMA after every peer's AV inserts (fence "
+			    "%d ms)", x->inserts_fenced_ms);
+	else if (x->inserts_fenced_ms < 0)
+		str_appendf(c.detail, sizeof(c.detail), "; fence after the AV inserts missed");
 	check_metric(&c, "min_gbps", minbw);
 	c.duration_ms = (long)x->links_ms;
 	if (failed && !in_verdict)

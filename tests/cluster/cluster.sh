@@ -225,7 +225,17 @@ fi
 echo "$(date '+%H:%M:%S') $node: efa-check $* ${faults:-}" >> "$D/log/efa-check-calls.log" 2>/dev/null
 # the fault library goes into efa-check only, not into the commands above
 # (and no caller's LD_PRELOAD decides anything: only the node's fault file does)
-if [ -n "${faults:-}" ]; then export LD_PRELOAD="$FAULTLIB"; else unset LD_PRELOAD; fi
+# EFA_TEST_PRELOAD=<library beside the fault library> in the fault file goes first (the EFA
+# personality layer, tests/efa-personality/README.md), the fault library after it.
+if [ -n "${faults:-}" ]; then
+	case ${EFA_TEST_PRELOAD:-} in
+	"") export LD_PRELOAD="$FAULTLIB" ;;
+	"${FAULTLIB%/*}"/*.so) export LD_PRELOAD="$EFA_TEST_PRELOAD:$FAULTLIB" ;;
+	*) echo "efa-check wrapper: EFA_TEST_PRELOAD must be a library in ${FAULTLIB%/*}" >&2; exit 2 ;;
+	esac
+else
+	unset LD_PRELOAD
+fi
 exec "$REAL" "$@"
 EOF
 	for w in prolog:prolog healthcheck:health; do

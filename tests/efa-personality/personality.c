@@ -483,6 +483,7 @@ static bool marker_exists(const char *key)
 /* ---- objects ----------------------------------------------------------------------- */
 
 struct av_wrap;
+struct domain_wrap;
 struct cq_wrap;
 
 struct ep_wrap {
@@ -508,6 +509,7 @@ struct av_wrap {
 	struct { unsigned char a[P_ADDR_MAX]; size_t len; } addr[P_AV_MAX];
 	size_t n;
 	struct ep_wrap *eps;
+	struct domain_wrap *dom;
 };
 
 struct cq_wrap {
@@ -517,6 +519,9 @@ struct cq_wrap {
 	void *err_ctx[P_ERR_MAX];
 	unsigned nerr;
 	bool last_ours;
+	struct fid_cq *cq;
+	struct domain_wrap *dom;
+	struct cq_wrap *next_in_dom;
 };
 
 struct domain_wrap {
@@ -528,6 +533,7 @@ struct domain_wrap {
 	struct fi_ops *orig_fid;
 	bool direct;
 	bool hmem;
+	struct cq_wrap *cqs;        /* this domain's CQs (progressed while an insert is delayed) */
 };
 
 struct fabric_wrap { struct fi_ops_fabric ops; struct fi_ops_fabric *orig; bool direct; };
@@ -967,6 +973,21 @@ static void wrap_ep(struct fid_ep *ep, bool direct, bool hmem)
 
 /* ---- AV -------------------------------------------------------------------------------- */
 
+/* A slow insert on a device whose endpoints keep working: the domain's CQs are progressed
+ * (fi_cq_read of 0 entries: progress without taking the application's completions), so peers
+ * can reach this process while it has not inserted them yet -- as on efa, where a send needs
+ * no connection. Only this domain's CQs: the caller's thread owns them. */
+static void delay_with_progress(struct domain_wrap *d, long ms)
+{
+	struct fi_cq_entry dummy;
+
+	for (long t = 0; t < ms; t += 5) {
+		sleep_ms(5);
+		for (struct cq_wrap *c = d ? d->cqs : NULL; c; c = c->next_in_dom)
+			c->orig->read(c->cq, &dummy, 0);
+	}
+}
+
 static int w_av_insert(struct fid_av *av, const void *addr, size_t count, fi_addr_t *fi_addr,
 		       uint64_t flags, void *context)
 {
@@ -975,7 +996,13 @@ static int w_av_insert(struct fid_av *av, const void *addr, size_t count, fi_add
 		      (tmpl ? tmpl->src_addrlen : 0);
 	int ret;
 
-	sleep_ms(env_long("EFA_PERSONALITY_AV_DELAY_MS", 0));
+	long delay = env_long("EFA_PERSONALITY_AV_DELAY_MS", 0);
+
+	if (delay > 0) {
+		fprintf(stderr, "%s: fi_av_insert of %zu address(es) delayed %ld ms\n", PREFIX, count,
+			delay);
+		delay_with_progress(w->dom, delay);
+	}
 	ret = w->orig->insert(av, addr, count, fi_addr, flags, context);
 	if (ret <= 0 || !alen || alen > P_ADDR_MAX)
 		return ret;
@@ -1004,6 +1031,12 @@ static int w_cq_open(struct fid_domain *domain, struct fi_cq_attr *attr, struct 
 		return ret;
 	w = wrap_alloc(sizeof(*w));
 	pthread_mutex_init(&w->lock, NULL);
+	w->cq = *cq;
+	w->dom = d;
+	pthread_mutex_lock(&lock);
+	w->next_in_dom = d->cqs;
+	d->cqs = w;
+	pthread_mutex_unlock(&lock);
 	w->orig = (*cq)->ops;
 	w->ops = *(*cq)->ops;
 	w->ops.read = w_cq_read;
@@ -1023,6 +1056,7 @@ static int w_av_open(struct fid_domain *domain, struct fi_av_attr *attr, struct 
 	if (ret)
 		return ret;
 	w = wrap_alloc(sizeof(*w));
+	w->dom = d;
 	w->orig = (*av)->ops;
 	w->ops = *(*av)->ops;
 	w->ops.insert = w_av_insert;

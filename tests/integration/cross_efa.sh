@@ -1,0 +1,78 @@
+#!/bin/sh
+# `efa-check cross` on the Slurm test cluster with every node's efa-check under the EFA
+# personality layer (tests/efa-personality/README.md): provider efa, fabric efa-direct, and an
+# RMA to a peer that has not yet inserted the initiator into its AV fails, as fi_efa.7 says it
+# does on efa-direct. n2 inserts slowly (EFA_PERSONALITY_AV_DELAY_MS, its endpoints progressing
+# meanwhile): the fence after the inserts must wait for it, and every link must pass (issue 9
+# point 2). On this tcp stand-in rxm does not complete n1's first send to n2 before n2 has
+# inserted n1, and the link test sends before its RMA, so here the race is covered by the layer's
+# refusal (last test) and by the fence measurably waiting for the slow peer; on efa a send needs
+# no connection and nothing but the fence orders the RMA. Needs `make test-support`.
+. "$(dirname "$0")/../lib.sh"
+
+CLUSTER=$TOP/tests/cluster/cluster.sh
+C=$T_TMP/cluster
+PERSONALITY=$TOP/build/tests/libefa-personality.so
+STATE=$T_TMP/personality
+
+cleanup() {
+	if [ "$_t_failed" -ne 0 ] && [ -d "$C/log" ]; then
+		sh "$CLUSTER" logs "$C" 20 2>&1 | diag
+	fi
+	sh "$CLUSTER" stop "$C" >/dev/null 2>&1
+	rm -rf "$T_TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+personality() { # node [NAME=VALUE...]: that node's efa-check runs under the personality layer
+	node=$1; shift
+	sh "$CLUSTER" fault "$C" "$node" "EFA_TEST_PRELOAD=$PERSONALITY" "EFA_PERSONALITY_STATE=$STATE" \
+		EFA_PERSONALITY_OPEN_MS=0 "$@"
+}
+
+cross() { # NAME NODELIST
+	name=$1 nodes=$2
+	t0=$(date +%s)
+	run_capture "$name" timeout 90 \
+		srun -w "$nodes" --ntasks-per-node=1 --mpi=pmix "$C/bin/efa-check" cross --json
+	SECS=$(( $(date +%s) - t0 ))
+}
+jq_() { json_get "$T_TMP/$1.out" "$2" 2>/dev/null; }
+
+mkdir -p "$STATE"
+run_capture start sh "$CLUSTER" start "$C" --nodes 3
+expect_rc "cluster starts" 0 start
+if [ "$RC" -ne 0 ]; then done_testing; exit 1; fi
+. "$C/env"
+printf 'Provider=efa\nTimeout=30\nOnFail=log\nExpectedGPUs=0\nMinMemlock=8M\n' > "$C/etc/efa-check.conf"
+chmod 600 "$C/etc/efa-check.conf"
+
+personality n1
+personality n2
+personality n3
+cross healthy3 "n[1-3]"
+expect_rc "3 healthy nodes under the personality layer: pass (${SECS}s)" 0 healthy3
+
+personality n2 EFA_PERSONALITY_AV_DELAY_MS=300
+cross slow2 "n[1-3]"
+expect_rc "3 healthy nodes, n2 slow to insert its peers: pass (${SECS}s)" 0 slow2
+check "all links ok (no RMA before the peer inserted us)" \
+	[ "$(jq_ slow2 'all(l["ok"] for l in j["links"]) and len(j["links"]) > 0')" = True ]
+check "no bad nodes" [ "$(jq_ slow2 'j["bad_nodes"]')" = "[]" ]
+check "fabric efa-direct tested" [ "$(jq_ slow2 'j.get("fabric") or "efa-direct" in str(j)')" != False ]
+expect_grep "links detail says RMA waited for every peer's inserts" "RMA after every peer's AV inserts" "$T_TMP/slow2.out"
+check "the fence waited for n2's slow inserts (4 x 300 ms)" \
+	[ "$(jq_ slow2 'int([c["detail"] for c in j["checks"] if c["name"]=="links"][0].split("(fence ")[1].split(" ms")[0]) >= 600')" = True ]
+
+# The layer really refuses an early RMA: with every node's inserts published nowhere (each
+# node its own state directory), every RMA fails and the links are reported, not passed.
+for n in n1 n2 n3; do
+	mkdir -p "$STATE/$n"
+	sh "$CLUSTER" fault "$C" "$n" "EFA_TEST_PRELOAD=$PERSONALITY" "EFA_PERSONALITY_STATE=$STATE/$n" EFA_PERSONALITY_OPEN_MS=0
+done
+cross unknown "n[1-3]"
+check "RMA to peers that never inserted us fails (exit $RC)" [ "$RC" -ne 0 ]
+expect_grep "the failure is the RMA" 'RMA' "$T_TMP/unknown.out"
+
+done_testing
