@@ -35,7 +35,12 @@ check_list() {
 	cat >"$TMP/abi.c" <<'EOC'
 #include <cuda_runtime_api.h>
 #define EFA_CUDA_ERR cudaError_t
+#define EFA_CUDA_MEMCPY_KIND enum cudaMemcpyKind
 #include "checks/gpu_cudart.h"
+
+_Static_assert(sizeof(enum cudaMemcpyKind) == sizeof(int), "cudaMemcpyKind is not int-sized");
+_Static_assert(EFA_CUDA_MEMCPY_HOST_TO_DEVICE == cudaMemcpyHostToDevice, "cudaMemcpyHostToDevice");
+_Static_assert(EFA_CUDA_MEMCPY_DEVICE_TO_HOST == cudaMemcpyDeviceToHost, "cudaMemcpyDeviceToHost");
 
 _Static_assert(sizeof(cudaError_t) == sizeof(int), "cudaError_t is not int-sized");
 _Static_assert(EFA_CUDA_SUCCESS == cudaSuccess, "cudaSuccess");
@@ -60,6 +65,7 @@ EOC
 check_double() {
 	# shellcheck disable=SC2086
 	$CC $CFLAGS -I"$INC" -I"$PROLOG_DIR" -include cuda_runtime_api.h -DEFA_CUDA_ERR=cudaError_t \
+		-DEFA_CUDA_MEMCPY_KIND='enum cudaMemcpyKind' \
 		-c -o "$TMP/double.o" "$DOUBLE_DIR"/*.c
 }
 

@@ -28,8 +28,13 @@
 #include <string.h>
 
 #include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+
+#include "checks/devices.h"
 
 #include "core/config.h"
 #include "fabric/fabric.h"
@@ -39,6 +44,12 @@
 #define GPU_BUF_BYTES (2UL << 20)     /* one 2 MiB GPU page per GPU */
 #define GPU_MAX       64              /* sanity bound on cudaGetDeviceCount */
 #define GPU_ERR_MAX   256
+
+/* fi_setopt option of libfabric >= 1.18 (include/rdma/fi_endpoint.h v1.18.0+: 10); the
+ * value is ABI, the 1.17 headers lack the name. */
+#define EFA_FI_OPT_CUDA_API_PERMITTED 10
+#define GPU_RMA_BYTES   4096          /* the verified RMA write into GPU memory */
+#define GPU_RMA_WAIT_MS 3000
 
 static const char *const cudart_sonames[] = {
 	"libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so",
@@ -331,6 +342,8 @@ struct hmem_run {
 	bool plain_done;
 	size_t ndom;                  /* domains offering FI_HMEM */
 	int registered_domains;
+	int gdr_verified;             /* domains with a verified RMA write into GPU memory */
+	bool p2p_noted;
 	char note[CHECK_DETAIL_MAX];  /* non-fatal findings for the detail */
 };
 
@@ -364,6 +377,287 @@ static int hmem_register_pairs(struct hmem_run *h, size_t di, struct fid_domain 
 	return 0;
 }
 
+
+/* ---- GPUDirect as aws-ofi-nccl needs it ------------------------------------------------ */
+
+/* aws-ofi-nccl (src/nccl_ofi_ofiutils.cpp, nccl_ofi_ofiutils_ep_create) sets
+ * FI_OPT_CUDA_API_PERMITTED=false on every endpoint when it uses the 1.18+ API with GPUs; on
+ * efa that fails with -FI_EOPNOTSUPP when the device has no p2p path to the GPU
+ * (prov/efa/src/rdm/efa_rdm_ep_fiops.c, efa_rdm_ep_set_cuda_api_permitted), and the plugin then
+ * runs without GPUDirect or aborts. efa-direct answers 0 (efa_ep.c): it never calls CUDA and is
+ * only offered with FI_HMEM when p2p works. A registration proves nothing here: without p2p efa
+ * registers GPU memory with a proprietary key instead of ibv_reg_mr (efa_mr.c). */
+static int cuda_api_forbid(struct fid_ep *ep)
+{
+	bool no = false;
+
+	return fi_setopt(&ep->fid, FI_OPT_ENDPOINT, EFA_FI_OPT_CUDA_API_PERMITTED, &no, sizeof(no));
+}
+
+struct gdr_ep {
+	struct fid_cq *cq;
+	struct fid_av *av;
+	struct fid_ep *ep;
+	struct fid_mr *src_mr;
+	char *src;
+	fi_addr_t self;
+};
+
+static void gdr_ep_close(struct gdr_ep *g)
+{
+	if (g->ep)
+		fi_close(&g->ep->fid);
+	if (g->src_mr)
+		fi_close(&g->src_mr->fid);
+	if (g->av)
+		fi_close(&g->av->fid);
+	if (g->cq)
+		fi_close(&g->cq->fid);
+	free(g->src);
+	memset(g, 0, sizeof(*g));
+}
+
+/* An endpoint on the FI_HMEM domain, bound and enabled, with CUDA calls forbidden before
+ * fi_enable (as the plugin does). Returns 0, or -1 with c failed naming the call. */
+static int gdr_ep_open(struct fid_domain *dom, const struct fi_info *info, struct gdr_ep *g,
+		       bool efa, struct check_result *c)
+{
+	const char *name = info->domain_attr->name;
+	struct fi_cq_attr cq_attr = { .format = FI_CQ_FORMAT_CONTEXT, .wait_obj = FI_WAIT_NONE,
+				      .size = 16 };
+	struct fi_av_attr av_attr = { .type = FI_AV_TABLE, .count = 1 };
+	char addr[256];
+	size_t alen = sizeof(addr);
+	const char *call;
+	int ret;
+
+	if ((ret = fi_cq_open(dom, &cq_attr, &g->cq, NULL))) { call = "fi_cq_open"; goto fail; }
+	if ((ret = fi_av_open(dom, &av_attr, &g->av, NULL))) { call = "fi_av_open"; goto fail; }
+	if ((ret = fi_endpoint(dom, (struct fi_info *)info, &g->ep, NULL))) {
+		call = "fi_endpoint";
+		goto fail;
+	}
+	/* aws-ofi-nccl's order: bind CQ and AV, then the option, then fi_enable */
+	if ((ret = fi_ep_bind(g->ep, &g->cq->fid, FI_TRANSMIT | FI_RECV)) ||
+	    (ret = fi_ep_bind(g->ep, &g->av->fid, 0))) { call = "fi_ep_bind"; goto fail; }
+	ret = cuda_api_forbid(g->ep);
+	if (ret && efa) {
+		check_fail(c, "%s: GPUDirect RDMA unavailable: FI_OPT_CUDA_API_PERMITTED=false: %s "
+			   "(no p2p between GPU and EFA)", name, fi_strerror(-ret));
+		return -1;
+	}
+	if ((ret = fi_enable(g->ep))) { call = "fi_enable"; goto fail; }
+	if ((ret = fi_getname(&g->ep->fid, addr, &alen))) { call = "fi_getname"; goto fail; }
+	if (fi_av_insert(g->av, addr, 1, &g->self, 0, NULL) != 1) {
+		ret = -FI_EINVAL;
+		call = "fi_av_insert";
+		goto fail;
+	}
+	return 0;
+fail:
+	check_fail(c, "%s: GPUDirect endpoint: %s: %s", name, call, fi_strerror(-ret));
+	return -1;
+}
+
+static int gdr_wait(struct gdr_ep *g, int64_t deadline, char *err, size_t errlen)
+{
+	struct fi_cq_entry e;
+
+	for (;;) {
+		ssize_t n = fi_cq_read(g->cq, &e, 1);
+
+		if (n > 0)
+			return 0;
+		if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry ee = { 0 };
+
+			fi_cq_readerr(g->cq, &ee, 0);
+			set_err(err, errlen, "completion error: %s", fi_strerror(ee.err ? ee.err : FI_EIO));
+			return -1;
+		}
+		if (n != -FI_EAGAIN) {
+			set_err(err, errlen, "fi_cq_read: %s", fi_strerror((int)-n));
+			return -1;
+		}
+		if (now_ms() > deadline) {
+			set_err(err, errlen, "no completion within %d ms", GPU_RMA_WAIT_MS);
+			return -1;
+		}
+	}
+}
+
+/* An RMA write of a host pattern into GPU gpu's registered buffer (to ourselves, through the
+ * NIC), read back with cudaMemcpy and compared: the data path NCCL's RDMA protocol uses
+ * (writes into GPU memory). Returns 0, 1 when it could not run (said in note), -1 failed. */
+static int gdr_write_verify(struct hmem_run *h, struct fid_domain *dom, const struct fi_info *info,
+			    struct gdr_ep *g, struct fid_mr *gpu_mr, void *gpu_buf, int gpu,
+			    struct check_result *c)
+{
+	const struct cudart *rt = h->bufs->rt;
+	const char *name = info->domain_attr->name;
+	uint64_t mr_mode = info->domain_attr->mr_mode;
+	uint64_t raddr = (mr_mode & FI_MR_VIRT_ADDR) ? (uintptr_t)gpu_buf : 0;
+	char err[GPU_ERR_MAX], *back = NULL;
+	struct fi_context2 ctx;
+	int ret, rc = -1;
+
+	if (!rt->cudaMemcpy || !(info->caps & FI_RMA))
+		return 1;
+	if (posix_memalign((void **)&g->src, 4096, 2 * GPU_RMA_BYTES)) {
+		check_fail(c, "%s: out of memory", name);
+		return -1;
+	}
+	back = g->src + GPU_RMA_BYTES;
+	for (size_t i = 0; i < GPU_RMA_BYTES; i++)
+		g->src[i] = (char)(((i * 7u) + (unsigned)gpu * 13u) % 251u + 1u);
+	memset(back, 0, GPU_RMA_BYTES);
+	if ((ret = fi_mr_reg(dom, g->src, GPU_RMA_BYTES, FI_WRITE | FI_SEND, 0, 99, 0, &g->src_mr,
+			     NULL))) {
+		check_fail(c, "%s: fi_mr_reg (host source): %s", name, fi_strerror(-ret));
+		return -1;
+	}
+	if (rt->cudaMemcpy(gpu_buf, back, GPU_RMA_BYTES, EFA_CUDA_MEMCPY_HOST_TO_DEVICE)) {
+		check_fail(c, "GPU %d: cudaMemcpy to device failed", gpu);
+		return -1;
+	}
+	{
+		void *desc = (mr_mode & FI_MR_LOCAL) ? fi_mr_desc(g->src_mr) : NULL;
+		struct iovec iov = { .iov_base = g->src, .iov_len = GPU_RMA_BYTES };
+		struct fi_rma_iov rma = { .addr = raddr, .len = GPU_RMA_BYTES, .key = fi_mr_key(gpu_mr) };
+		struct fi_msg_rma msg = { .msg_iov = &iov, .desc = &desc, .iov_count = 1,
+					  .addr = g->self, .rma_iov = &rma, .rma_iov_count = 1,
+					  .context = &ctx };
+		int64_t deadline = now_ms() + GPU_RMA_WAIT_MS;
+
+		do
+			ret = (int)fi_writemsg(g->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+		while (ret == -FI_EAGAIN && now_ms() < deadline && fi_cq_read(g->cq, NULL, 0) <= 0);
+		if (ret) {
+			check_fail(c, "%s: RMA write into GPU %d memory: fi_writemsg: %s", name, gpu,
+				   fi_strerror(-ret));
+			return -1;
+		}
+		if (gdr_wait(g, deadline, err, sizeof(err))) {
+			check_fail(c, "%s: RMA write into GPU %d memory: %s", name, gpu, err);
+			return -1;
+		}
+	}
+	if (rt->cudaMemcpy(back, gpu_buf, GPU_RMA_BYTES, EFA_CUDA_MEMCPY_DEVICE_TO_HOST)) {
+		check_fail(c, "GPU %d: cudaMemcpy from device failed", gpu);
+		return -1;
+	}
+	if (memcmp(back, g->src, GPU_RMA_BYTES))
+		check_fail(c, "%s: RMA write into GPU %d memory: data mismatch", name, gpu);
+	else
+		rc = 0;
+	return rc;
+}
+
+/* FI_HMEM missing on an efa domain: a fault, or a fact of this environment? */
+static bool hmem_absence_explained(const struct hmem_run *h, char *why, size_t size)
+{
+	uint32_t api = fabric_api_version();
+	void *lib;
+
+	/* efa offers FI_HMEM to API < 1.18 only with p2p and FI_EFA_USE_DEVICE_RDMA=1, whose
+	 * default depends on the API version (efa_user_info.c efa_user_info_should_support_hmem,
+	 * efa_rdm_util.c): asking for 1.17 says nothing about the node. */
+	if (api < FI_VERSION(1, 18)) {
+		set_err(why, size, "libfabric API %u.%u requested (the highest this build and library "
+			"share): efa offers FI_HMEM below 1.18 only with FI_EFA_USE_DEVICE_RDMA=1",
+			FI_MAJOR(api), FI_MINOR(api));
+		return true;
+	}
+	/* libfabric's CUDA support dlopens "libcudart.so" without a version (src/hmem_cuda.c);
+	 * where that name does not resolve in this environment, CUDA never initialises in
+	 * libfabric, though jobs with their own LD_LIBRARY_PATH may be fine. */
+	lib = dlopen("libcudart.so", RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		const char *e = dlerror();
+
+		set_err(why, size, "libfabric's dlopen(\"libcudart.so\") fails here (%s)",
+			e ? e : "not found");
+		return true;
+	}
+	dlclose(lib);
+	(void)h;
+	return false;
+}
+
+/* /sys/class/infiniband/<dev>/device/p2p: the efa driver's p2p provider ("NVIDIA",
+ * "NVIDIA peermem"; empty when none: amzn-drivers kernel/linux/efa/src/efa_sysfs.c p2p_show,
+ * efa_p2p.c efa_p2p_provider_string). Noted, never judged alone: dma-buf registration works
+ * without a p2p provider. */
+static void note_p2p(struct hmem_run *h, const char *domain)
+{
+	char dev[EFA_DEV_NAME_MAX], path[CONFIG_PATH_MAX + 128], val[64] = "";
+	FILE *f;
+
+	if (!provider_is_efa(h->o->provider) || h->p2p_noted)
+		return;
+	domain_to_device(domain, dev, sizeof(dev));
+	snprintf(path, sizeof(path), "%s/class/infiniband/%s/device/p2p",
+		 h->o->sysfs_root ? h->o->sysfs_root : "/sys", dev);
+	h->p2p_noted = true;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(val, sizeof(val), f))
+		val[strcspn(val, "\n")] = '\0';
+	fclose(f);
+	str_appendf(h->note, sizeof(h->note), "; %s p2p: %s", dev, val[0] ? val : "none");
+}
+
+
+/* On a domain whose GPU registration passed: an endpoint with CUDA calls forbidden, and an RMA
+ * write into the GPU's memory verified. Returns 0 (passed, or could not run: noted), or -1. */
+static int hmem_gdr_probe(struct hmem_run *h, size_t di, struct fid_domain *dom,
+			  const struct fi_info *info, struct check_result *c)
+{
+	int gpu = (int)(di % (size_t)h->bufs->n);
+	void *buf = h->bufs->ptr[gpu];
+	struct iovec iov = { .iov_base = buf, .iov_len = GPU_BUF_BYTES };
+	struct fi_mr_attr attr = {
+		.mr_iov = &iov, .iov_count = 1,
+		.access = FI_REMOTE_WRITE | FI_REMOTE_READ | FI_WRITE | FI_READ,
+		.requested_key = 1000 + di, .iface = FI_HMEM_CUDA,
+	};
+	bool efa = provider_is_efa(h->o->provider);
+	struct gdr_ep g = { 0 };
+	struct fid_mr *mr = NULL;
+	int ret, rc = -1;
+
+	note_p2p(h, info->domain_attr->name);
+	attr.device.cuda = gpu;
+	if (gdr_ep_open(dom, info, &g, efa, c))
+		goto out;
+	if ((ret = fi_mr_regattr(dom, &attr, 0, &mr))) {
+		check_fail(c, "%s: GPU %d memory registration failed: %s", info->domain_attr->name,
+			   gpu, fi_strerror(-ret));
+		goto out;
+	}
+	if (info->domain_attr->mr_mode & FI_MR_ENDPOINT) {
+		if ((ret = fi_mr_bind(mr, &g.ep->fid, 0)) || (ret = fi_mr_enable(mr))) {
+			check_fail(c, "%s: fi_mr_bind: %s", info->domain_attr->name, fi_strerror(-ret));
+			goto out;
+		}
+	}
+	ret = gdr_write_verify(h, dom, info, &g, mr, buf, gpu, c);
+	if (ret < 0)
+		goto out;
+	h->gdr_verified += ret == 0;
+	rc = 0;
+out:
+	if (g.ep) {
+		fi_close(&g.ep->fid);
+		g.ep = NULL;
+	}
+	if (mr)
+		fi_close(&mr->fid);
+	gdr_ep_close(&g);
+	return rc;
+}
+
 /* Open domain di (info), register its GPUs, close it. Returns 0, or -1 with c failed. */
 static int hmem_domain(struct hmem_run *h, size_t di, const struct fi_info *info,
 		       struct check_result *c)
@@ -371,7 +665,7 @@ static int hmem_domain(struct hmem_run *h, size_t di, const struct fi_info *info
 	const char *name = info->domain_attr->name;
 	struct fid_fabric *fab = NULL;
 	struct fid_domain *dom = NULL;
-	int ret, rc = -1;
+	int ret, rc = -1, registered;
 
 	if ((ret = fi_fabric(info->fabric_attr, &fab, NULL))) {
 		check_fail(c, "%s: fi_fabric: %s", name, fi_strerror(-ret));
@@ -381,7 +675,10 @@ static int hmem_domain(struct hmem_run *h, size_t di, const struct fi_info *info
 		check_fail(c, "%s: fi_domain: %s", name, fi_strerror(-ret));
 		goto out;
 	}
+	registered = h->registered_domains;
 	rc = hmem_register_pairs(h, di, dom, info, c);
+	if (!rc && h->registered_domains > registered)
+		rc = hmem_gdr_probe(h, di, dom, info, c);
 out:
 	if (dom)
 		fi_close(&dom->fid);
@@ -430,6 +727,13 @@ static int hmem_probe(struct hmem_run *h, struct fi_info **infos, struct check_r
 			goto fail;
 		}
 		if (provider_is_efa(o->provider)) {
+			char why[GPU_ERR_MAX];
+
+			if (hmem_absence_explained(h, why, sizeof(why))) {
+				str_appendf(h->note, sizeof(h->note), "; %s: no FI_HMEM (%s): GPUDirect "
+					    "RDMA not tested", name, why);
+				continue;
+			}
 			set_err(err, sizeof(err), "%s: no FI_HMEM: GPUDirect RDMA unavailable", name);
 			goto fail;
 		}
@@ -551,6 +855,7 @@ int gpu_check(const struct gpu_opts *o, struct check_result *c)
 	if (rc < 0)
 		goto out;
 	check_metric(c, "hmem_domains", h.registered_domains);
+	check_metric(c, "gdr_write_domains", h.gdr_verified);
 	if (o->expected_gpus > 0)
 		check_detail(c, "%d/%d GPUs%s", ngpus, o->expected_gpus, ver);
 	else
@@ -558,6 +863,15 @@ int gpu_check(const struct gpu_opts *o, struct check_result *c)
 	if (h.registered_domains)
 		str_appendf(c->detail, sizeof(c->detail), ", GPU memory registered on %d domain%s",
 			    h.registered_domains, h.registered_domains == 1 ? "" : "s");
+	if (h.gdr_verified)
+		str_appendf(c->detail, sizeof(c->detail), ", RMA write into GPU memory verified on %d "
+			    "domain%s", h.gdr_verified, h.gdr_verified == 1 ? "" : "s");
+	if (o->ndomains && provider_is_efa(o->provider)) {
+		uint32_t api = fabric_api_version();
+
+		str_appendf(c->detail, sizeof(c->detail), " (libfabric API %u.%u)", FI_MAJOR(api),
+			    FI_MINOR(api));
+	}
 	else if (!o->ndomains)
 		str_appendf(c->detail, sizeof(c->detail), ", no domains to register GPU memory on");
 	str_appendf(c->detail, sizeof(c->detail), "%s", h.note);
@@ -597,6 +911,7 @@ static void gpu_run(struct check_ctx *ctx)
 		.domains = ctx->domains->name,
 		.ndomains = ctx->domains->n,
 		.expected_gpus = expected_gpus(ctx),
+		.sysfs_root = ctx->sysfs_root,
 	};
 	struct check_result c;
 	int64_t t0 = now_ms();

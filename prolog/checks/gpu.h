@@ -21,8 +21,13 @@
  *   fi_mr_regattr failure               failed "<domain>: GPU 0 memory registration failed: ..."
  *                                       (-FI_ENOSYS/-FI_EOPNOTSUPP on a non-efa provider, i.e.
  *                                       libfabric without CUDA support, is a note)
+ *   efa, FI_OPT_CUDA_API_PERMITTED=false refused (no p2p; aws-ofi-nccl sets it on every endpoint)
+ *                                       failed "<domain>: GPUDirect RDMA unavailable: ..."
+ *   RMA write into GPU memory wrong     failed "<domain>: RMA write into GPU 0 memory: ..."
+ *   efa without FI_HMEM, API < 1.18 or libfabric cannot dlopen libcudart.so: a note, not a failure
  *   otherwise                           passed "8/8 GPUs (CUDA driver 12.4, runtime 12.4),
- *                                       GPU memory registered on 4 domains"
+ *                                       GPU memory registered on 4 domains, RMA write into GPU
+ *                                       memory verified on 4 domains (libfabric API 2.1)"
  * Every GPU and every domain is covered: GPU k % ngpus on domain k % ndomains for
  * k < max(ngpus, ndomains), one 2 MiB buffer per GPU. All memory, registrations, domains and
  * the library handle are released on every path.
@@ -41,6 +46,7 @@ struct gpu_opts {
 	char *const *domains;     /* domains to register GPU memory on (may be 0) */
 	size_t ndomains;
 	int expected_gpus;        /* resolved: -1 = no expectation */
+	const char *sysfs_root;   /* NULL = /sys (the efa driver's device/p2p file) */
 };
 
 /* Returns 0 when passed or skipped. */

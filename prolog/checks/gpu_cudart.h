@@ -21,6 +21,10 @@
 #ifndef EFA_CUDA_ERR
 #define EFA_CUDA_ERR int
 #endif
+/* enum cudaMemcpyKind, an int-sized enum in the real ABI (the ABI check asserts it). */
+#ifndef EFA_CUDA_MEMCPY_KIND
+#define EFA_CUDA_MEMCPY_KIND int
+#endif
 
 #define EFA_CUDART_FUNCS(X)                                                        \
 	X(EFA_CUDA_ERR, cudaGetDeviceCount, (int *count))                          \
@@ -29,7 +33,9 @@
 	X(EFA_CUDA_ERR, cudaFree, (void *devPtr))                                  \
 	X(const char *, cudaGetErrorString, (EFA_CUDA_ERR error))                  \
 	X(EFA_CUDA_ERR, cudaDriverGetVersion, (int *driverVersion))                \
-	X(EFA_CUDA_ERR, cudaRuntimeGetVersion, (int *runtimeVersion))
+	X(EFA_CUDA_ERR, cudaRuntimeGetVersion, (int *runtimeVersion))                \
+	X(EFA_CUDA_ERR, cudaMemcpy, (void *dst, const void *src, size_t count,     \
+				     EFA_CUDA_MEMCPY_KIND kind))
 
 /* cudaError values (driver_types.h); the ABI check asserts they match. */
 #define EFA_CUDA_SUCCESS                     0   /* cudaSuccess */
@@ -40,5 +46,7 @@
 #define EFA_CUDA_ERROR_INSUFFICIENT_DRIVER   35  /* cudaErrorInsufficientDriver */
 #define EFA_CUDA_ERROR_NO_DEVICE             100 /* cudaErrorNoDevice */
 #define EFA_CUDA_ERROR_INVALID_DEVICE        101 /* cudaErrorInvalidDevice */
+#define EFA_CUDA_MEMCPY_HOST_TO_DEVICE       1   /* cudaMemcpyHostToDevice */
+#define EFA_CUDA_MEMCPY_DEVICE_TO_HOST       2   /* cudaMemcpyDeviceToHost */
 
 #endif

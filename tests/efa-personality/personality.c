@@ -36,6 +36,8 @@
  *                             tests); unset: kept in this process only
  *   EFA_PERSONALITY_AV_DELAY_MS  sleep before every fi_av_insert (a slow peer)
  *   EFA_PERSONALITY_OPEN_MS   how long a domain open/close holds the race window, default 30
+ *   EFA_PERSONALITY_HMEM_ANY_API=1  apply the API >= 1.18 FI_HMEM rule whatever API is asked
+ *                             (a product built against 1.17 headers asks 1.17)
  *   EFA_PERSONALITY_CRASH_ONCE=<file>  the first fi_domain of all processes aborts (creating
  *                             <file>); later ones work: a transient crash below the product
  */
@@ -239,7 +241,7 @@ static bool hmem_offered(bool direct, uint32_t version)
 		return false;
 	if (direct)
 		return p2p_ok();
-	if (FI_VERSION_GE(version, FI_VERSION(1, 18)))
+	if (FI_VERSION_GE(version, FI_VERSION(1, 18)) || env_long("EFA_PERSONALITY_HMEM_ANY_API", 0))
 		return true;    /* claimed whenever CUDA initialises, p2p or not */
 	return p2p_ok() && env_long("FI_EFA_USE_DEVICE_RDMA", 0) == 1;
 }

@@ -70,4 +70,26 @@ run_capture badpath "$EFA_CHECK" local --config "$T_TMP/bad.conf" --json
 expect_rc "LibfabricPath= a missing file: unhealthy, no other libfabric tried" 1 badpath
 expect_grep "the detail names LibfabricPath and the file" 'LibfabricPath=/nonexistent/libfabric.so.1' "$T_TMP/badpath.out"
 
+# --- point 4: GPUDirect as aws-ofi-nccl needs it (CPU cudart double for the GPUs) ------------
+printf 'Provider=efa\nExpectedDevices=0\nExpectedGPUs=2\nTimeout=60\nMinMemlock=8M\nLoopbackIterations=10\nCudaLibrary=%s\n' \
+	"$CUDART" > "$T_TMP/gpu.conf"
+gpu_of() { echo "[c for c in j['checks'] if c['name']=='gpu'][0]"; }
+efa gdr EFA_TEST_GPUS=2 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+expect_rc "GPUDirect with p2p: healthy" 0 gdr
+check_field "an RMA write into GPU memory verified on both domains" "$T_TMP/gdr.out" \
+	"$(gpu_of)['metrics']['gdr_write_domains']" 2.0
+check_field "the requested libfabric API version is named" "$T_TMP/gdr.out" \
+	"'(libfabric API 1.' in $(gpu_of)['detail']" True
+
+efa nop2p EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 EFA_PERSONALITY_HMEM_ANY_API=1 \
+	"$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+expect_rc "FI_HMEM claimed without p2p (API >= 1.18 rule): unhealthy" 1 nop2p
+check_field "named: FI_OPT_CUDA_API_PERMITTED=false is refused" "$T_TMP/nop2p.out" \
+	"'FI_OPT_CUDA_API_PERMITTED=false: Operation not supported' in $(gpu_of)['reason']" True
+
+efa api117 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+expect_rc "no FI_HMEM because API 1.17 was requested: not drained" 0 api117
+check_field "the detail says why GPUDirect was not tested" "$T_TMP/api117.out" \
+	"'efa offers FI_HMEM below 1.18 only with FI_EFA_USE_DEVICE_RDMA=1' in $(gpu_of)['detail']" True
+
 done_testing

@@ -15,6 +15,7 @@
  *   cudaMalloc(void **p, size_t size)         host memory (page aligned), tracked
  *   cudaFree(void *p)                         NULL ok; unknown/double free -> InvalidValue
  *   cudaGetErrorString(cudaError_t e)         the real runtime's strings
+ *   cudaMemcpy(dst, src, n, kind)             a host copy; HostToDevice/DeviceToHost only
  *   cudaDriverGetVersion(int *v)              EFA_TEST_CUDA_DRIVER_VERSION, default 13000
  *   cudaRuntimeGetVersion(int *v)             13000
  *
