@@ -426,14 +426,15 @@ static void set_verdict(struct sweep *sw, struct set_info *si, struct sweep_node
 	double now = unix_now();
 	char line[512];
 	bool have = res->out && sweep_parse_cross(res->out, &oc) == 0;
-	bool busy = !have && sweep_srun_busy(res->err_tail);
+	const char *busy_line = have ? NULL : sweep_srun_busy(res->err_tail);
+	bool busy = busy_line != NULL;
 
 	if (!have && !busy) {
 		if (res->timed_out)
 			snprintf(si->reason, sizeof(si->reason), "deadline: srun killed after %ld s",
 				 res->duration_ms / 1000);
 		else
-			snprintf(si->reason, sizeof(si->reason), "srun exit %d: %s", res->exit_code,
+			snprintf(si->reason, sizeof(si->reason), "srun exit %d: %.200s", res->exit_code,
 				 last_line(res->err_tail, line, sizeof(line)));
 		sw->internal_error = true;
 	}
@@ -443,8 +444,8 @@ static void set_verdict(struct sweep *sw, struct set_info *si, struct sweep_node
 	if (have)
 		str_copy(si->reason, sizeof(si->reason), oc.reason);
 	else if (busy)
-		snprintf(si->reason, sizeof(si->reason), "a job took the nodes (%s)",
-			 last_line(res->err_tail, line, sizeof(line)));
+		snprintf(si->reason, sizeof(si->reason), "a job took the nodes (%.*s)",
+			 (int)strcspn(busy_line, "\n"), busy_line);
 	for (size_t i = 0; i < k; i++) {
 		struct sweep_node *n = node_by_name(sw, members[i].name);
 		char why[SWEEP_REASON_MAX];
@@ -630,10 +631,16 @@ static void write_json(const struct sweep *sw, const struct sweep_counts *c, int
 	json_object_put(o);
 }
 
+static bool shows_after(enum sweep_result r)
+{
+	return r == RESULT_BAD || r == RESULT_SLOW || r == RESULT_LINK;
+}
+
 static bool same_line(const struct sweep_node *a, const struct sweep_node *b)
 {
 	return a->result == b->result && !strcmp(a->reason, b->reason) &&
-	       !strcmp(a->state_after, b->state_after) && !strcmp(a->reason_after, b->reason_after);
+	       (!shows_after(a->result) || (!strcmp(a->state_after, b->state_after) &&
+					    !strcmp(a->reason_after, b->reason_after)));
 }
 
 /* One line per result and reason (nodes as a hostlist): bad, slow, link, error first, then the
@@ -664,8 +671,7 @@ static void write_node_lines(const struct sweep *sw)
 			hl = ranged(group, k);
 			printf("  %-11s %s%s%s", sweep_result_name(n->result), hl ? hl : n->name,
 			       n->reason[0] ? ": " : "", n->reason);
-			if (n->state_after[0] && (n->result == RESULT_BAD || n->result == RESULT_SLOW ||
-						  n->result == RESULT_LINK))
+			if (n->state_after[0] && shows_after(n->result))
 				printf(" [now %s%s%s]", n->state_after, n->reason_after[0] ? ": " : "",
 				       n->reason_after);
 			putchar('\n');

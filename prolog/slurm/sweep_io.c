@@ -640,13 +640,23 @@ void sweep_srun_result_free(struct sweep_srun_result *r)
 	r->out = NULL;
 }
 
-bool sweep_srun_busy(const char *err_tail)
+const char *sweep_srun_busy(const char *err_tail)
 {
+	static const char *const signs[] = { "Requested nodes are busy",
+					     "Immediate execution impossible", "DUE TO PREEMPTION" };
+
 	/* srun (src/srun/libsrun/allocate.c, 22.05) with --immediate: "Unable to allocate
 	 * resources: Requested nodes are busy" or "... Immediate execution impossible ...";
 	 * slurmstepd's "*** STEP ... CANCELLED AT ... DUE TO PREEMPTION ***" when a job's QOS
 	 * preempted the set (SweepQOS): a job needed the nodes. */
-	return strstr(err_tail, "Requested nodes are busy") ||
-	       strstr(err_tail, "Immediate execution impossible") ||
-	       strstr(err_tail, "DUE TO PREEMPTION");
+	for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++) {
+		const char *hit = strstr(err_tail, signs[i]);
+
+		if (hit) {
+			while (hit > err_tail && hit[-1] != '\n')
+				hit--;
+			return hit;
+		}
+	}
+	return NULL;
 }

@@ -77,7 +77,8 @@ void sweep_argv_free(char **argv);
 int sweep_srun(const struct sweep_srun_args *a, int64_t deadline_ms, struct sweep_srun_result *r);
 void sweep_srun_result_free(struct sweep_srun_result *r);
 
-/* srun's stderr says the nodes could not be allocated at once (--immediate): they are busy. */
-bool sweep_srun_busy(const char *err_tail);
+/* srun's stderr says the nodes could not be allocated at once (--immediate), or the set was
+ * preempted by a job: they are busy. Returns the start of the line that says so, or NULL. */
+const char *sweep_srun_busy(const char *err_tail);
 
 #endif

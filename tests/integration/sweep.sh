@@ -4,8 +4,10 @@
 # isolate, per node via `cluster.sh fault`) is drained alone with an efa-check reason; a node
 # busy in a running job is never touched; repeated sweeps with --max-nodes cover the least
 # recently swept nodes first; a job waiting for nodes gets them (the sweep stands back); a
-# second sweep on the same host is refused; a sweep while slurmctld is stopped or hung fails
-# with a clear message within its deadline. Needs `make test-support`.
+# second sweep on the same host is refused; an srun that never returns is killed at the set's
+# deadline; a sweep while slurmctld is stopped or hung fails with a clear message within its
+# deadline; on a second cluster, Slurm preemption (partition PriorityTier) gives a running
+# set's nodes to a job at once and nothing is judged. Needs `make test-support`.
 . "$(dirname "$0")/../lib.sh"
 
 CLUSTER=$TOP/tests/cluster/cluster.sh
@@ -21,6 +23,7 @@ cleanup() {
 		sh "$CLUSTER" logs "$C" 20 2>&1 | diag
 	fi
 	sh "$CLUSTER" stop "$C" >/dev/null 2>&1
+	sh "$CLUSTER" stop "$T_TMP/preempt" >/dev/null 2>&1
 	rm -rf "$T_TMP"
 }
 trap cleanup EXIT
@@ -165,5 +168,41 @@ sweep down
 expect_rc "slurmctld stopped: internal error" 3 down
 check "within its deadline (${SECS}s <= 20)" [ "$SECS" -le 20 ]
 expect_grep "clear message" 'cannot ask slurmctld which nodes are idle: .*(Unable to contact slurm controller|did not answer)' "$T_TMP/down.err"
+
+# ---- Slurm preemption gives a running set's nodes to a job at once ----------------------------------
+# A second cluster: the sweep runs in partition "sweep" (PriorityTier=0), jobs in "debug"
+# (PriorityTier 1) preempt it (PreemptType=preempt/partition_prio, PreemptMode=CANCEL); the
+# same holds with a preemptable SweepQOS and preempt/qos where accounting exists. n2 hangs
+# below the product, so the set runs until Timeout unless it is preempted.
+sh "$CLUSTER" stop "$C" >/dev/null 2>&1
+P=$T_TMP/preempt
+run_capture pstart sh "$CLUSTER" start "$P" --nodes 4 --conf-extra "PreemptType=preempt/partition_prio" \
+	--conf-extra "PreemptMode=CANCEL" \
+	--conf-extra "PartitionName=sweep Nodes=ALL PriorityTier=0 PreemptMode=CANCEL MaxTime=INFINITE State=UP"
+expect_rc "preemption cluster starts" 0 pstart
+. "$P/env"
+C=$P
+conf Timeout=40
+sh "$CLUSTER" fault "$P" n2 "EFA_FAULT_CROSS=hang"
+t0=$(date +%s)
+"$EFA_CHECK" sweep --config "$P/etc/efa-check.conf" --state-dir "$T_TMP/pstate" --partition sweep \
+	> "$T_TMP/preempted.out" 2> "$T_TMP/preempted.err" &
+swp=$!
+i=0; while [ "$i" -lt 100 ] && ! squeue -h -p sweep -t R -o %j 2>/dev/null | grep -q '^efa-check-sweep-'; do sleep 0.2; i=$((i + 1)); done
+PJOB=$(sbatch --parsable -p debug -N4 --exclusive -o /dev/null --wrap 'sleep 2' 2>/dev/null)
+JOBS="$JOBS $PJOB"
+wait "$swp"; RC=$?
+SECS=$(( $(date +%s) - t0 ))
+sh "$CLUSTER" clear-fault "$P" n2
+sed 's/^/# /' "$T_TMP/preempted.out"
+expect_rc "a job in a higher tier preempts the set: the sweep ends at once (${SECS}s < 40)" 0 preempted
+expect_grep "the set's nodes are reported busy, preempted" '^  busy +n\[1-4\]: a job took the nodes \(.*DUE TO PREEMPTION' "$T_TMP/preempted.out"
+check "nothing drained (n2's hang was never judged)" [ "$(sinfo -h -N -p debug -o '%N %E' | awk '$2 == "none"' | wc -l)" -eq 4 ]
+i=0; while [ "$i" -lt 50 ]; do
+	pst=$(squeue -h -j "$PJOB" -t all -o %T 2>/dev/null)
+	case $pst in RUNNING|COMPLETING|COMPLETED) break ;; esac
+	sleep 0.2; i=$((i + 1))
+done
+check "the job got the nodes ($pst)" [ "$pst" = RUNNING -o "$pst" = COMPLETING -o "$pst" = COMPLETED ]
 
 done_testing

@@ -363,9 +363,13 @@ static void test_srun_argv(void **s)
 
 static void test_srun_busy(void **s)
 {
-	assert_true(sweep_srun_busy("srun: error: Unable to allocate resources: Requested nodes are busy\n"));
+	const char *tail = "srun: Job step aborted\nslurmstepd: error: *** STEP 3.0 ON n1 CANCELLED AT x "
+			   "DUE TO PREEMPTION ***\nsrun: error: n4: task 3: Terminated\n";
+
+	assert_non_null(sweep_srun_busy("srun: error: Unable to allocate resources: Requested nodes are busy\n"));
+	assert_ptr_equal(sweep_srun_busy(tail), strstr(tail, "slurmstepd:"));
 	assert_false(sweep_srun_busy("srun: error: Unable to allocate resources: Invalid qos specification\n"));
-	assert_true(sweep_srun_busy("slurmstepd: error: *** STEP 12.0 ON n1 CANCELLED AT 2026-11-30T06:00:00 DUE TO PREEMPTION ***\n"));
+	assert_non_null(sweep_srun_busy("slurmstepd: error: *** STEP 12.0 ON n1 CANCELLED AT 2026-11-30T06:00:00 DUE TO PREEMPTION ***\n"));
 	assert_false(sweep_srun_busy(""));
 }
 
