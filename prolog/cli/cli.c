@@ -2,6 +2,7 @@
  * cli.c -- common options, configuration loading and messages for every subcommand.
  */
 #include "cli/cli.h"
+#include "cli/watchdog.h"
 #include "core/config.h"
 #include "core/report.h"
 #include "core/strutil.h"
@@ -237,6 +238,7 @@ int cli_load_config(const struct cli_opts *o, struct efa_config *cfg)
 	const char *path = o->config_path ? o->config_path : EFA_CHECK_DEFAULT_CONFIG;
 
 	config_defaults(cfg);
+	watchdog_phase("reading the configuration");
 	if (config_load(cfg, path, o->node, o->config_path != NULL, err, sizeof(err)) < 0) {
 		cli_error("%s", err);
 		return EXIT_USAGE;
@@ -247,6 +249,7 @@ int cli_load_config(const struct cli_opts *o, struct efa_config *cfg)
 		cfg->timeout_s = o->timeout_s;
 	if (o->state_dir)
 		str_copy(cfg->state_dir, sizeof(cfg->state_dir), o->state_dir);
+	watchdog_set_total(cfg->timeout_s * 1000);
 	return 0;
 }
 

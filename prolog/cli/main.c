@@ -7,7 +7,9 @@
  * `make install`): no shell wrapper is needed.
  */
 #include "cli/cli.h"
+#include "cli/watchdog.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,22 +35,25 @@ static const char *command_from_program_name(const char *argv0)
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
+	bool watched;   /* runs under the whole-run watchdog (cli/watchdog.h) */
 } commands[] = {
-	{ "local", cmd_local },
-	{ "prolog", cmd_prolog },
-	{ "health", cmd_health },
-	{ "cross", cmd_cross },
-	{ "env", cmd_env },
-	{ "sweep", cmd_sweep },
+	{ "local", cmd_local, true },
+	{ "prolog", cmd_prolog, true },
+	{ "health", cmd_health, true },
+	{ "cross", cmd_cross, false },   /* bounded step by step, under srun's PMIx */
+	{ "env", cmd_env, false },       /* quick; the plugin bounds it */
+	{ "sweep", cmd_sweep, false },
 };
 
 int main(int argc, char **argv)
 {
-	const char *implied = argc > 0 ? command_from_program_name(argv[0]) : NULL;
+	const char *implied;
 
+	watchdog_mark_start();   /* the deadline counts from here, before the config is read */
+	implied = argc > 0 ? command_from_program_name(argv[0]) : NULL;
 	if (implied) {
 		argv[0] = (char *)implied;
-		return implied[0] == 'p' ? cmd_prolog(argc, argv) : cmd_health(argc, argv);
+		return watchdog_run(implied, implied[0] == 'p' ? cmd_prolog : cmd_health, argc, argv);
 	}
 	if (argc < 2) {
 		cli_usage(stderr);
@@ -62,9 +67,13 @@ int main(int argc, char **argv)
 		printf("efa-check %s\n", EFA_CHECK_VERSION);
 		return EXIT_HEALTHY;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (commands[i].watched)
+			return watchdog_run(commands[i].name, commands[i].run, argc - 1, argv + 1);
+		return commands[i].run(argc - 1, argv + 1);
+	}
 	cli_error("unknown command '%s' (local, prolog, health, cross, env, sweep; see --help)", argv[1]);
 	return EXIT_USAGE;
 }

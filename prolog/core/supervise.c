@@ -26,6 +26,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +36,12 @@
 
 static int progress_fd = -1;
 static int results_sent;
+static int keep_fd = -1;   /* supervise_keep_fd() */
+
+void supervise_keep_fd(int fd)
+{
+	keep_fd = fd;
+}
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void progress_write(json_object *o)
@@ -294,10 +301,37 @@ static void isolate_worker(void)
 	mount("efa-check-shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777");
 }
 
+/* Close every inherited fd from lo to hi (inclusive). */
+static void close_fds(unsigned int lo, unsigned int hi)
+{
+	if (lo > hi)
+		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+#endif
+	for (long f = lo, max = sysconf(_SC_OPEN_MAX); f <= (long)hi && f < (max > 0 ? max : 65536); f++)
+		close((int)f);
+}
+
 static void worker_main(int fd, worker_fn fn, void *arg)
 {
 	int rc;
 
+	/* Nothing of the parent's but stdio and the progress pipe: above all not StateDir's lock
+	 * (flock belongs to the open file, so a worker stuck in the kernel would hold it forever). */
+	if (keep_fd > fd) {
+		close_fds(3, (unsigned int)fd - 1);
+		close_fds((unsigned int)fd + 1, (unsigned int)keep_fd - 1);
+		close_fds((unsigned int)keep_fd + 1, ~0U);
+	} else if (keep_fd >= 3) {
+		close_fds(3, (unsigned int)keep_fd - 1);
+		close_fds((unsigned int)keep_fd + 1, (unsigned int)fd - 1);
+		close_fds((unsigned int)fd + 1, ~0U);
+	} else {
+		close_fds(3, (unsigned int)fd - 1);
+		close_fds((unsigned int)fd + 1, ~0U);
+	}
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGPIPE, SIG_IGN);

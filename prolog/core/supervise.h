@@ -46,6 +46,10 @@ typedef int (*worker_fn)(void *arg);
 int supervise_run(int timeout_ms, worker_fn fn, void *arg, struct report *r,
 		  struct supervise_result *res);
 
+/* The worker closes every fd of the parent but stdio and its pipe (StateDir's lock above
+ * all); this one fd (e.g. a memfd the worker writes its outcome to) is kept. -1 = none. */
+void supervise_keep_fd(int fd);
+
 /* In the worker: announce a check and report its result. Thread-safe. Outside a supervised
  * worker they do nothing. */
 void progress_begin(const char *name, const char *target);

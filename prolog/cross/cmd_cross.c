@@ -124,6 +124,7 @@ static int run(const struct cli_opts *o, const struct efa_config *cfg)
 		cli_error("cross: memfd_create failed");
 		return EXIT_INTERNAL;
 	}
+	supervise_keep_fd(co.out_fd);   /* the worker writes its outcome there */
 	report_init(&r, "cross", o->node);
 	str_copy(r.provider, sizeof(r.provider), cfg->provider);
 	supervise_run(co.timeout_ms, cross_worker, &co, &r, &res);

@@ -3,6 +3,7 @@
  */
 #include "slurm/policy.h"
 #include "cli/cli.h"
+#include "cli/watchdog.h"
 #include "core/config.h"
 #include "slurm/drain.h"
 #include "checks/engine.h"
@@ -57,7 +58,8 @@ void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_co
 	p->o = o;
 	p->cfg = cfg;
 	p->mode = mode;
-	p->t0_ms = now_ms();
+	p->t0_ms = watchdog_start_ms();   /* process start: reading the config is inside it */
+	watchdog_set_total(total_ms);
 	if (total_ms > 4 * START_EXIT_MARGIN_MS)
 		total_ms -= START_EXIT_MARGIN_MS;
 	p->deadline_ms = p->t0_ms + total_ms;
@@ -122,6 +124,7 @@ static int run_once(const struct policy *p, struct report *r, int budget_ms)
 	struct engine_opts eo = { .cfg = p->cfg, .sysfs_root = p->o->sysfs_root };
 
 	report_init(r, p->mode, p->o->node);
+	watchdog_phase("running the checks");
 	return local_run(&eo, budget_ms, r);
 }
 
@@ -231,11 +234,13 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 	char err[512];
 	int dirfd, lockfd;
 
+	watchdog_phase("opening StateDir");
 	dirfd = state_dir_open(p->cfg->state_dir, err, sizeof(err));
 	if (dirfd < 0)
 		return run_unshared(p, err, r);
 	if (take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, NULL))
 		goto out;
+	watchdog_phase("waiting for the lock");
 	lockfd = state_lock(dirfd, p->deadline_ms - p->rpc_budget_ms);
 	if (lockfd < 0 && errno != ETIMEDOUT) {
 		/* ENOSPC, EROFS, EIO...: a broken StateDir must not skip the check (issue 15.5). */
@@ -298,6 +303,7 @@ bool policy_drain(const struct policy *p, const char *reason)
 	struct node_rpc_result res;
 	const char *node = p->o->node;
 
+	watchdog_phase("the drain RPC");
 	if (node_rpc(node, NODE_ACT_DRAIN, reason, rpc_budget_now(p), &res) < 0 || !res.lookup_ok) {
 		log_msg(LOG_ERR, "node %s: could not drain (%s): %s", node, res.error, reason);
 		return false;
@@ -332,6 +338,7 @@ void policy_resume(const struct policy *p)
 	struct node_rpc_result res;
 	const char *node = p->o->node;
 
+	watchdog_phase("the resume RPC");
 	if (node_rpc(node, NODE_ACT_RESUME, NULL, rpc_budget_now(p), &res) < 0 || !res.lookup_ok) {
 		log_msg(LOG_ERR, "node %s: could not resume (%s)", node, res.error);
 		return;

@@ -10,7 +10,10 @@ H=$T_TMP/f
 mkdir -p "$H"
 chmod 0755 "$H"
 MOUNTS=
+HANGFS_PID=
 cleanup_mounts() {
+	# hangfs first: its exit aborts the FUSE connection and ends every hung read
+	[ -n "$HANGFS_PID" ] && kill "$HANGFS_PID" 2>/dev/null && sleep 0.3
 	for m in $MOUNTS; do umount -l "$m" 2>/dev/null; done
 }
 trap 'cleanup_mounts; rm -rf "$T_TMP"' EXIT
@@ -140,6 +143,55 @@ SQUAT
 		test "$(wc -l < "$T_TMP/squat_left.out")" -eq 800
 else
 	ok "# SKIP squatted /dev/shm needs root and unshare"
+fi
+
+# --- 2. deadlines that hold: a read that SIGKILL cannot end ----------------------------------
+# tests/helpers/hangfs: a FUSE file whose read is never answered (the reader is in D state,
+# unkillable). Bind-mounted over a sysfs fixture's port state file, and used as the config.
+HANGFS=$TOP/build/tests/helpers/hangfs
+if is_root && [ -x "$HANGFS" ] && [ -c /dev/fuse ]; then
+	mkdir -p "$H/hang"
+	"$HANGFS" "$H/hang" > "$H/hangfs.out" 2>&1 &
+	HANGFS_PID=$!
+	i=0; while [ $i -lt 50 ] && ! grep -q ready "$H/hangfs.out"; do sleep 0.1; i=$((i + 1)); done
+	MOUNTS="$H/hang $MOUNTS"
+	cp -a "$TOP/tests/fixtures/sysfs/p4d" "$H/sys-hang"
+	state=$(find "$H/sys-hang" -path '*rdmap16s27/ports/1/state' | head -1)
+	if grep -q ready "$H/hangfs.out" && mount --bind "$H/hang/hang" "$state"; then
+		MOUNTS="$state $MOUNTS"
+		conf hang "Provider=tcp\nDomains=lo\nExpectedDevices=4\nTimeout=5\nMinMemlock=4M\nLoopbackIterations=5\nStateDir=$H/state-hang\n"
+		start=$(date +%s%N)
+		bounded hang1 40 env SLURM_JOB_ID=1 "$EFA_CHECK" prolog --config "$H/hang.conf" --node n1 --sysfs-root "$H/sys-hang" --json --verbose
+		ms=$(( ($(date +%s%N) - start) / 1000000 ))
+		echo "# prolog, Timeout=5, sysfs read hung in D state: ${ms} ms, exit $RC"
+		check "hung sysfs read, Timeout=5: the prolog returns within 7.5 s (${ms} ms)" test "$ms" -le 7500
+		check "hung sysfs read: no verdict naming where it is stuck (unkillable in devices)" test \
+			"$(json_get "$T_TMP/hang1.out" "(j.get('internal'), 'unkillable in devices' in j['reason'])")" = "(True, True)"
+		expect_rc "hung sysfs read: the job starts (OnInternal=log), no 'Prolog error' drain" 0 hang1
+		start=$(date +%s%N)
+		bounded hang2 40 env SLURM_JOB_ID=2 "$EFA_CHECK" prolog --config "$H/hang.conf" --node n1 --sysfs-root "$H/sys-hang" --json --verbose
+		ms=$(( ($(date +%s%N) - start) / 1000000 ))
+		cat "$T_TMP/hang2.out" "$T_TMP/hang2.err" | diag
+		check "a second prolog got the lock (released by the first): it ran and hit the hang itself (${ms} ms)" \
+			grep -q 'unkillable in devices' "$T_TMP/hang2.out"
+		start=$(date +%s%N)
+		bounded hangl 40 "$EFA_CHECK" local --config "$H/hang.conf" --sysfs-root "$H/sys-hang" --json
+		ms=$(( ($(date +%s%N) - start) / 1000000 ))
+		echo "# local, Timeout=5, sysfs read hung: ${ms} ms, exit $RC"
+		check "hung sysfs read: local exits 3 within 8 s (${ms} ms)" test "$RC" -eq 3 -a "$ms" -le 8000
+	else
+		not_ok "hangfs did not come up, or the bind mount failed"; diag < "$H/hangfs.out"
+	fi
+	# the configuration itself on the hung filesystem: read before any check, inside the deadline
+	start=$(date +%s%N)
+	bounded hangc 40 env SLURM_JOB_ID=3 "$EFA_CHECK" prolog --config "$H/hang/hang" --timeout 5 --node n1 --state-dir "$H/state-hangc"
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	echo "# prolog, --timeout 5, configuration read hung: ${ms} ms, exit $RC"
+	check "hung configuration read, --timeout 5: returns within 9 s (${ms} ms), exit 3" test "$ms" -le 9000 -a "$RC" -eq 3
+	expect_grep "hung configuration read: says where it is stuck" \
+		'prolog: unkillable in reading the configuration after the deadline of 5 s' "$T_TMP/hangc.err"
+else
+	ok "# SKIP hung reads need root, /dev/fuse and build/tests/helpers/hangfs"
 fi
 
 done_testing
