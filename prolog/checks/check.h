@@ -11,6 +11,7 @@
 #ifndef EFA_CHECK_CHECK_H
 #define EFA_CHECK_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ struct check_ctx {
 struct local_check {
 	const char *name;
 	void (*run)(struct check_ctx *ctx);
+	/* true only for a check that cannot disturb running jobs: it reads sysfs, limits or
+	 * small files, and opens no device, no GPU context, no libfabric domain. On a node with
+	 * running jobs the health check runs only these (slurm/policy.c). Unset = heavy. */
+	bool light;
 };
 
 /* The checks, in the order they run (checks.c). */
@@ -37,6 +42,7 @@ extern const size_t local_checks_count;
 /* Every check's entry (one per module). */
 extern const struct local_check check_limits;
 extern const struct local_check check_devices;
+extern const struct local_check check_counters;
 extern const struct local_check check_provider;
 extern const struct local_check check_loopback;
 extern const struct local_check check_gpu;

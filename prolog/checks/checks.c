@@ -8,6 +8,7 @@
 const struct local_check *const local_checks[] = {
 	&check_limits,
 	&check_devices,
+	&check_counters,
 	&check_provider,
 	&check_loopback,
 	&check_gpu,

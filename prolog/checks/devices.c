@@ -9,9 +9,13 @@
  *   class/infiniband/<dev>/device/vendor   "0x1d0f" (Amazon), device "0xefa0".."0xefa4"
  *                                          (efa_main.c efa_pci_tbl; 0xefa4 from amzn-drivers)
  *   class/infiniband/<dev>/ports/1/state   "4: ACTIVE" (ib_core sysfs.c state_show:
- *                                          "%d: %s", NOP DOWN INIT ARMED ACTIVE ACTIVE_DEFER)
+ *                                          "%d: %s", NOP DOWN INIT ARMED ACTIVE ACTIVE_DEFER).
+ *                                          Read and reported, never a fault: the efa driver's
+ *                                          efa_query_port (amzn-drivers efa_verbs.c) sets
+ *                                          IB_PORT_ACTIVE / LINK_UP unconditionally.
  *   class/infiniband/<dev>/ports/1/hw_counters/<name>  one decimal u64 per file (efa_verbs.c
- *                                          EFA_DEFINE_PORT_STATS: rx_drops, ...)
+ *                                          EFA_DEFINE_PORT_STATS; device-wide, counters.c)
+ *   class/infiniband/<dev>/device/p2p      efa_sysfs.c p2p_show: the GPUDirect provider
  *   bus/pci/devices/<bdf>/{vendor,device}  to name an EFA PCI function that has no ib device
  * Device names follow rdma-core's rdma_rename NAME_PCI: "rdmap<bus>s<slot>" in decimal
  * (udev renames efa_0 to rdmap16s27 for PCI 0000:10:1b.0).
@@ -43,16 +47,11 @@ static const char *const efa_pci_device_ids[] = {
 	"0xefa0", "0xefa1", "0xefa2", "0xefa3", "0xefa4",
 };
 
-/* Port counters that indicate loss or errors (efa_verbs.c EFA_DEFINE_PORT_STATS); the
- * later ones exist only on newer kernels and devices, a missing file is skipped. */
-static const char *const efa_error_counters[] = {
-	"rx_drops",
-	"rdma_read_wr_err",
-	"rdma_write_wr_err",
-	"retrans_timeout_events",
-	"unresponsive_remote_events",
-	"impaired_remote_conn_events",
-};
+/* The port counters that mean trouble (efa_verbs.c EFA_DEFINE_PORT_STATS): the names of
+ * config.h EFA_RATE_COUNTER_NAMES. The last three exist from driver r2.17.0; a missing file is
+ * skipped. rdma_read_wr_err / rdma_write_wr_err are left out: they count work requests that
+ * applications got wrong, on the whole device. */
+static const char *const efa_error_counters[] = EFA_RATE_COUNTER_NAMES;
 
 static const char *sysfs_or_default(const char *sysfs_root)
 {
@@ -558,52 +557,19 @@ static void bounded_list_finish(char *list, size_t size, int dropped)
 		str_appendf(list, size, " +%d more", dropped);
 }
 
-/* "rdmap16s27 port DOWN" / "rdmap16s27 DOWN, rdmap32s27 INIT ports not ACTIVE" */
-static int describe_down_ports(const struct efa_device_list *l, char *reason, size_t rsize,
-			       char *detail, size_t dsize)
+/* "; GPUDirect p2p: NVIDIA peermem" -- what device/p2p says (same on every device of one
+ * driver: efa_p2p_provider_string is global). Nothing when no device has the file. */
+static void describe_p2p(const struct efa_device_list *l, char *out, size_t size)
 {
-	char list[CHECK_REASON_MAX] = "";
-	int down = 0, dropped = 0;
-	const struct efa_device *first = NULL;
+	const struct efa_device *with = NULL;
 
-	for (size_t i = 0; i < l->n; i++) {
-		char item[EFA_DEV_NAME_MAX + 40];
-
-		if (l->dev[i].active)
-			continue;
-		if (!first)
-			first = &l->dev[i];
-		down++;
-		snprintf(item, sizeof(item), "%s %s", l->dev[i].name, l->dev[i].port_state_name);
-		bounded_list_add(list, sizeof(list), item, &dropped);
-		str_appendf(detail, dsize, "; %s port 1 state %s", l->dev[i].name,
-			    l->dev[i].port_state_name);
-	}
-	bounded_list_finish(list, sizeof(list), dropped);
-	reason[0] = '\0';
-	if (down == 1)
-		str_appendf(reason, rsize, "%s port %s", first->name, first->port_state_name);
-	else if (down > 1)
-		str_appendf(reason, rsize, "%s ports not ACTIVE", list);
-	return down;
-}
-
-/* INIT/ARMED/ACTIVE_DEFER are on their way up (a retry may pass); DOWN is not. */
-static bool ports_may_come_up(const struct efa_device_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (!l->dev[i].active && (l->dev[i].port_state < 2 || l->dev[i].port_state > 5))
-			return false;
-	return true;
-}
-
-static size_t count_active(const struct efa_device_list *l)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < l->n; i++)
-		n += l->dev[i].active;
-	return n;
+	out[0] = '\0';
+	for (size_t i = 0; i < l->n && !with; i++)
+		if (l->dev[i].has_p2p_file)
+			with = &l->dev[i];
+	if (!with)
+		return;
+	snprintf(out, size, "; GPUDirect p2p: %s", with->p2p[0] ? with->p2p : "none (no peer-memory provider loaded)");
 }
 
 static void fail_missing_devices(struct check_result *c, const char *sysfs_root,
@@ -645,7 +611,6 @@ static void fail_missing_devices(struct check_result *c, const char *sysfs_root,
 static void record_metrics(struct check_result *c, const struct efa_device_list *l, int expected)
 {
 	check_metric(c, "devices", (double)l->n);
-	check_metric(c, "active", (double)count_active(l));
 	if (expected >= 0)
 		check_metric(c, "expected", expected);
 }
@@ -654,9 +619,8 @@ void devices_check(const struct efa_config *cfg, const char *sysfs_root, struct 
 {
 	struct efa_device_list l = { 0 };
 	struct expectation e;
-	char err[CONFIG_ERR_MAX], down_reason[CHECK_REASON_MAX] = "", down_detail[CHECK_DETAIL_MAX] = "";
+	char err[CONFIG_ERR_MAX], p2p[80];
 	bool efa = provider_is_efa(cfg->provider);
-	int down;
 
 	check_init(c, "devices", NULL);
 	if (!efa && cfg->expected_devices < 0) {
@@ -675,28 +639,24 @@ void devices_check(const struct efa_config *cfg, const char *sysfs_root, struct 
 		return;
 	}
 	record_metrics(c, &l, e.devices);
-	down = describe_down_ports(&l, down_reason, sizeof(down_reason), down_detail, sizeof(down_detail));
+	describe_p2p(&l, p2p, sizeof(p2p));
 
+	/* No port-state verdict: efa_query_port reports ACTIVE whatever the device's state. */
 	if (e.devices >= 0 && (int)l.n < e.devices) {
-		fail_missing_devices(c, sysfs_root, &l, &e, down_reason);
-		str_appendf(c->detail, sizeof(c->detail), "%s", down_detail);
+		fail_missing_devices(c, sysfs_root, &l, &e, "");
 	} else if (l.n == 0 && e.devices != 0) {
 		check_detail(c, "no EFA devices under %s/class/infiniband (is the efa driver loaded? "
 			     "are EFA interfaces attached?)%s%s", sysfs_or_default(sysfs_root),
 			     e.note[0] ? "; " : "", e.note);
 		check_fail(c, "no EFA devices");
-	} else if (down) {
-		check_detail(c, "%zu/%zu EFA devices ACTIVE%s", l.n - (size_t)down, l.n, down_detail);
-		check_fail(c, "%s", down_reason);
-		c->transient = ports_may_come_up(&l);
 	} else if (e.devices < 0) {
-		check_detail(c, "%zu EFA device%s ACTIVE (count not enforced: %s)", l.n,
-			     l.n == 1 ? "" : "s", e.note);
+		check_detail(c, "%zu EFA device%s present (count not enforced: %s)%s", l.n,
+			     l.n == 1 ? "" : "s", e.note, p2p);
 	} else if ((int)l.n > e.devices) {
-		check_detail(c, "%zu/%d EFA devices ACTIVE (more than the %d expected from %s)", l.n,
-			     e.devices, e.devices, e.source);
+		check_detail(c, "%zu/%d EFA devices present (more than the %d expected from %s)%s", l.n,
+			     e.devices, e.devices, e.source, p2p);
 	} else {
-		check_detail(c, "%zu/%d EFA devices ACTIVE", l.n, e.devices);
+		check_detail(c, "%zu/%d EFA devices present%s", l.n, e.devices, p2p);
 	}
 	devices_free(&l);
 }
@@ -711,4 +671,4 @@ static void devices_run(struct check_ctx *ctx)
 	check_finish(&c, t0);
 }
 
-const struct local_check check_devices = { "devices", devices_run };
+const struct local_check check_devices = { "devices", devices_run, .light = true };

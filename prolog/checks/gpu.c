@@ -922,4 +922,4 @@ static void gpu_run(struct check_ctx *ctx)
 	check_finish(&c, t0);
 }
 
-const struct local_check check_gpu = { "gpu", gpu_run };
+const struct local_check check_gpu = { "gpu", gpu_run, .light = false };

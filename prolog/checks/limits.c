@@ -60,4 +60,4 @@ static void limits_run(struct check_ctx *ctx)
 	check_finish(&c, t0);
 }
 
-const struct local_check check_limits = { "limits", limits_run };
+const struct local_check check_limits = { "limits", limits_run, .light = true };

@@ -19,15 +19,15 @@ struct loopback_opts {
 	long max_bytes;            /* largest verified message, >= 1 MiB */
 	int iterations;            /* bandwidth/latency iterations */
 	double min_gbps;           /* 0 = not enforced */
-	const char *sysfs_root;    /* for the EFA device counters; NULL = /sys */
+	const char *sysfs_root;    /* NULL = /sys (the device counters moved to counters.c) */
 };
 
 /* Run the test; fills c (name "loopback", target = domain) with metrics
  * "write_gbps" (windowed 1 MiB RMA writes, Gbit/s) and "latency_us" (median 64 B send/recv
  * round trip, µs). Every completion wait is capped at 5 s ("timeout waiting for completion
  * of RMA write"). Failure reasons read "<domain>: <what>", e.g. "lo: RMA write data mismatch
- * at 65536 B", "lo: fi_domain: No such device". For efa, an error counter of the device
- * (devices_read_counters) that grows during the test fails it, naming the counter.
+ * at 65536 B", "lo: fi_domain: No such device". The device's hardware counters are not
+ * looked at here: they count the whole device (the counters check rates them).
  * Returns 0 when the check passed. */
 int loopback_run(const struct loopback_opts *o, struct check_result *c);
 

@@ -42,4 +42,4 @@ static void provider_run(struct check_ctx *ctx)
 	check_finish(&c, t0);
 }
 
-const struct local_check check_provider = { "provider", provider_run };
+const struct local_check check_provider = { "provider", provider_run, .light = false };

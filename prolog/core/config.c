@@ -680,6 +680,33 @@ static int k_env_force(struct efa_config *c, const struct pctx *p, const char *k
 	return env_common(c, p, key, v, true);
 }
 
+/* CounterMaxRate=rx_drops:600,retrans_timeout_events:60 -- per minute, 0 = report only. */
+static int k_counter_rate(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	static const char *const names[EFA_RATE_COUNTERS] = EFA_RATE_COUNTER_NAMES;
+	char buf[512], *save = NULL, *item;
+
+	if (!str_copy(buf, sizeof(buf), v))
+		return perr(p, "%s: value too long", key);
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':');
+		size_t i;
+
+		if (!colon)
+			return perr(p, "%s=%.*s: expected COUNTER:PER_MINUTE[,...]", key, QUOTE_MAX, v);
+		*colon = '\0';
+		for (i = 0; i < EFA_RATE_COUNTERS && strcmp(item, names[i]); i++)
+			;
+		if (i == EFA_RATE_COUNTERS)
+			return perr(p, "%s: unknown counter '%.*s' (rx_drops, retrans_timeout_events, "
+				    "impaired_remote_conn_events, unresponsive_remote_events)", key,
+				    QUOTE_MAX, item);
+		if (val_double(p, key, colon + 1, 0, 1e12, &c->counter_max_rate[i]))
+			return -1;
+	}
+	return 0;
+}
+
 struct key_def {
 	const char *name;
 	key_fn fn;
@@ -725,6 +752,7 @@ static const struct key_def keys[] = {
 	{ "SweepCommand", k_sweep_command, false },
 	{ "SweepSrun", k_sweep_srun, false },
 	{ "SweepMetricsFile", k_sweep_metrics, false },
+	{ "CounterMaxRate", k_counter_rate, false },
 	{ "Env", k_env, true },
 	{ "EnvForce", k_env_force, true },
 };
@@ -970,6 +998,11 @@ void config_defaults(struct efa_config *c)
 	c->sweep_yield = true;
 	str_copy(c->sweep_command, sizeof(c->sweep_command), EFA_CHECK_SBINDIR "/efa-check");
 	str_copy(c->sweep_srun, sizeof(c->sweep_srun), "/usr/bin/srun");
+	/* per minute and device, sustained over the interval between two runs (counters.c) */
+	c->counter_max_rate[0] = 600;    /* rx_drops */
+	c->counter_max_rate[1] = 60;     /* retrans_timeout_events */
+	c->counter_max_rate[2] = 0;      /* impaired_remote_conn_events: the remote's trouble */
+	c->counter_max_rate[3] = 0;      /* unresponsive_remote_events: the remote's trouble */
 }
 
 void config_free(struct efa_config *c)

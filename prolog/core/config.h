@@ -31,6 +31,13 @@ struct config_env {             /* Env=NAME=VALUE and EnvForce=NAME=VALUE */
 	bool force;                 /* admin forces this value over the user's */
 };
 
+/* The EFA port counters that mean trouble (checks/counters.c), in this order; CounterMaxRate=
+ * sets a per-minute limit for each. */
+#define EFA_RATE_COUNTERS 4
+#define EFA_RATE_COUNTER_NAMES                                                               \
+	{ "rx_drops", "retrans_timeout_events", "impaired_remote_conn_events",               \
+	  "unresponsive_remote_events" }
+
 struct efa_config {
 	char provider[32];          /* Provider=, default "efa" */
 	char **domains;             /* Domains=a,b,c; NULL/0 = every domain of the provider */
@@ -75,6 +82,8 @@ struct efa_config {
 	char sweep_command[CONFIG_PATH_MAX];  /* SweepCommand=, efa-check on the nodes */
 	char sweep_srun[CONFIG_PATH_MAX];     /* SweepSrun=, default /usr/bin/srun */
 	char sweep_metrics_file[CONFIG_PATH_MAX]; /* SweepMetricsFile=, "" = none */
+	double counter_max_rate[EFA_RATE_COUNTERS]; /* CounterMaxRate=name:N,... per minute and
+	                                               device; 0 = reported, never fails */
 	struct config_env *env;     /* Env= / EnvForce= */
 	size_t nenv;
 	char path[CONFIG_PATH_MAX]; /* file it was loaded from, "" = defaults only */

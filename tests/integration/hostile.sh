@@ -203,18 +203,18 @@ expect_rc "config /dev/zero is refused without reading forever" 2 devzero
 bounded missing 5 "$EFA_CHECK" local --config "$H/does-not-exist.conf"
 expect_rc "missing --config file is a config error" 2 missing
 
-# --- sysfs: a symlinked port state file is not followed (O_NOFOLLOW) -------------------
+# --- sysfs: a symlinked attribute file is not followed (O_NOFOLLOW) --------------------
+# (device/p2p: the port state is no longer read for a verdict, efa_query_port says ACTIVE always)
 cp -a "$fixtures/p4d" "$H/sys-p4d"
-state=$(find "$H/sys-p4d" -path '*rdmap16s27/ports/1/state' | head -1)
-echo '4: ACTIVE' > "$H/fake-state"
-rm -f "$state"
-ln -s "$H/fake-state" "$state"
+p2p=$(find "$H/sys-p4d" -path '*0000:10:1b.0/p2p' | head -1)
+echo 'EVIL' > "$H/fake-p2p"
+rm -f "$p2p"
+ln -s "$H/fake-p2p" "$p2p"
 conf efa 'Provider=efa\nTimeout=20\nMinMemlock=4M\n'
 bounded sysln 30 "$EFA_CHECK" local --config "$H/efa.conf" --json --sysfs-root "$H/sys-p4d"
-expect_rc "symlinked port state: unhealthy" 1 sysln
 valid_json sysln
-check "symlinked port state: devices check fails naming rdmap16s27 (link not followed)" \
-	test "$(json_get "$T_TMP/sysln.out" "[(c['ok'], 'rdmap16s27' in c['detail']) for c in j['checks'] if c['name']=='devices'][0]")" = "(False, True)"
+check "symlinked device/p2p: not followed (devices check reports the other devices' NVIDIA)" \
+	test "$(json_get "$T_TMP/sysln.out" "[(c['ok'], 'EVIL' in c['detail'], 'p2p: NVIDIA' in c['detail']) for c in j['checks'] if c['name']=='devices'][0]")" = "(True, False, True)"
 
 # --- JSON stays valid with hostile names ---------------------------------------------
 conf j1 'Provider=tcp\nDomains=lo,no:such.dom_1-x\nTimeout=20\nMinMemlock=4M\nLoopbackIterations=5\nCudaLibrary=/tmp/a\\b\\"c.so\n'

@@ -26,8 +26,8 @@ check "every check has a duration" \
 	test "$(json_get "$T_TMP/tcp.out" "all('duration_ms' in c for c in j['checks'])")" = True
 check "loopback on lo measured bandwidth and latency" \
 	test "$(json_get "$T_TMP/tcp.out" "[c for c in j['checks'] if c['name']=='loopback'][0]['metrics']['write_gbps'] > 0")" = True
-check "checks limits, devices, provider, loopback, gpu all present" \
-	test "$(json_get "$T_TMP/tcp.out" "sorted(set(c['name'] for c in j['checks']))")" = "['devices', 'gpu', 'limits', 'loopback', 'provider']"
+check "checks limits, devices, counters, provider, loopback, gpu all present" \
+	test "$(json_get "$T_TMP/tcp.out" "sorted(set(c['name'] for c in j['checks']))")" = "['counters', 'devices', 'gpu', 'limits', 'loopback', 'provider']"
 check "devices check skipped for a non-efa provider" \
 	test "$(json_get "$T_TMP/tcp.out" "[c for c in j['checks'] if c['name']=='devices'][0].get('skipped')")" = True
 
