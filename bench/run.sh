@@ -6,7 +6,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$TOP/build/bench
 mkdir -p "$OUT"
 : > "$OUT/results.jsonl"
-for b in local loopback prolog plugin_overhead cross sweep; do
+for b in local loopback prolog plugin_overhead cross sweep nccl_verify; do
 	script=$TOP/bench/$b.sh
 	[ -f "$script" ] || continue
 	echo

@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ const char *nccl_stage_name(int stage)
 	switch (stage) {
 	case NCCL_ST_LOAD: return "setup";
 	case NCCL_ST_INIT: return "ncclCommInitRank";
+	case NCCL_ST_FIRST: return "first ncclAllReduce";
+	case NCCL_ST_CONNECT: return "first all-reduce (connection setup)";
 	case NCCL_ST_ENQUEUE: return "ncclAllReduce";
 	case NCCL_ST_SYNC: return "all-reduce completion";
 	case NCCL_ST_VERIFY: return "result check";
@@ -160,7 +163,9 @@ struct job {
 	atomic_int stage;
 	/* outputs, valid when done */
 	bool done, ok;
-	double seconds;
+	double seconds;              /* one timed iteration (average) */
+	double init_s, connect_s, verify_s;
+	char plugin[128];
 	char detail[200];
 	int refs;
 	void *comm[NCCL_MAX_GPUS];
@@ -172,18 +177,97 @@ struct job {
 static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t job_cond = PTHREAD_COND_INITIALIZER;
 
-static float element(int grank, size_t i)
+/* ---- the closed form (nccl.h) ------------------------------------------------------- */
+
+#define A_PERIOD 251u
+
+static double grank_b(int g)
 {
-	return (float)((grank + (int)(i % 251)) % 8 + 1);
+	return (double)(g % 5 + 1);
 }
 
-static float expected(int total, size_t i)
+float nccl_contribution(int grank, size_t i)
 {
-	float s = 0;
+	return (float)(i % A_PERIOD) + (float)(grank % 5 + 1);
+}
+
+double nccl_contribution_sum_b(int total)
+{
+	double b = 0;
 
 	for (int g = 0; g < total; g++)
-		s += element(g, i);
-	return s;
+		b += grank_b(g);
+	return b;
+}
+
+void nccl_fill(float *buf, size_t count, int grank)
+{
+	float b = (float)(grank % 5 + 1);
+	unsigned a = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		buf[i] = (float)a + b;
+		if (++a == A_PERIOD)
+			a = 0;
+	}
+}
+
+/* The expected values repeat with period 251: one table, then memcmp per period (bit-equal
+ * is float-equal here: exact integers, no -0, and a NaN never matches). */
+long nccl_verify(const float *buf, size_t count, int total, float *got, float *want)
+{
+	float n = (float)total, bsum = (float)nccl_contribution_sum_b(total), tab[A_PERIOD];
+
+	for (unsigned a = 0; a < A_PERIOD; a++)
+		tab[a] = n * (float)a + bsum;
+	for (size_t i = 0; i < count; i += A_PERIOD) {
+		size_t len = count - i < A_PERIOD ? count - i : A_PERIOD;
+
+		if (!memcmp(buf + i, tab, len * sizeof(float)))
+			continue;
+		for (size_t k = 0; k < len; k++) {
+			if (memcmp(&buf[i + k], &tab[k], sizeof(float))) {
+				*got = buf[i + k];
+				*want = tab[k];
+				return (long)(i + k);
+			}
+		}
+	}
+	return -1;
+}
+
+/* ---- which net plugin NCCL loaded --------------------------------------------------- */
+
+struct plugin_find {
+	char *out;
+	size_t size;
+	int found;
+};
+
+static int plugin_cb(struct dl_phdr_info *info, size_t sz, void *arg)
+{
+	struct plugin_find *f = arg;
+	const char *base;
+
+	(void)sz;
+	if (!info->dlpi_name || !info->dlpi_name[0])
+		return 0;
+	base = strrchr(info->dlpi_name, '/');
+	base = base ? base + 1 : info->dlpi_name;
+	if (strncmp(base, "libnccl-net", 11))
+		return 0;
+	snprintf(f->out, f->size, "%s", info->dlpi_name);
+	f->found = 1;
+	return 1;
+}
+
+int nccl_net_plugin_loaded(char *out, size_t size)
+{
+	struct plugin_find f = { out, size, 0 };
+
+	out[0] = '\0';
+	dl_iterate_phdr(plugin_cb, &f);
+	return f.found;
 }
 
 #define NCALL(j, what, call)                                                                \
@@ -221,8 +305,7 @@ static int job_buffers(struct job *j)
 		CCALL(j, "cudaSetDevice", j->l->cudaSetDevice(g));
 		CCALL(j, "cudaMalloc", j->l->cudaMalloc((void **)&j->send[g], bytes));
 		CCALL(j, "cudaMalloc", j->l->cudaMalloc((void **)&j->recv[g], bytes));
-		for (size_t i = 0; i < j->count; i++)
-			j->host[i] = element(grank, i);
+		nccl_fill(j->host, j->count, grank);
 		CCALL(j, "cudaMemcpy", j->l->cudaMemcpy(j->send[g], j->host, bytes, EFA_CUDA_MEMCPY_H2D));
 		CCALL(j, "cudaStreamCreate", j->l->cudaStreamCreate(&j->stream[g]));
 	}
@@ -234,18 +317,50 @@ static int job_verify(struct job *j, int total)
 	size_t bytes = j->count * sizeof(float);
 
 	for (int g = 0; g < j->gpus; g++) {
+		float got, want;
+		long bad;
+
 		CCALL(j, "cudaSetDevice", j->l->cudaSetDevice(g));
 		CCALL(j, "cudaMemcpy", j->l->cudaMemcpy(j->host, j->recv[g], bytes, EFA_CUDA_MEMCPY_D2H));
-		for (size_t i = 0; i < j->count; i++) {
-			float want = expected(total, i);
-
-			if (j->host[i] != want) {
-				snprintf(j->detail, sizeof(j->detail),
-					 "all-reduce result wrong on GPU %d at element %zu: %g, expected %g",
-					 g, i, (double)j->host[i], (double)want);
-				return -1;
-			}
+		bad = nccl_verify(j->host, j->count, total, &got, &want);
+		if (bad >= 0) {
+			snprintf(j->detail, sizeof(j->detail),
+				 "all-reduce result wrong on GPU %d at element %ld: %g, expected %g",
+				 g, bad, (double)got, (double)want);
+			return -1;
 		}
+	}
+	return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* One all-reduce on every local GPU, in one group (enqueue only). The stage moves to
+ * group_stage (when >= 0) once this rank's calls are in: a rank stuck in ncclAllReduce is then
+ * behind the ranks that wait in ncclGroupEnd for it (blame). */
+static int enqueue_all_reduce(struct job *j, int group_stage)
+{
+	NCALL(j, "ncclGroupStart", j->l->ncclGroupStart());
+	for (int g = 0; g < j->gpus; g++)
+		NCALL(j, "ncclAllReduce", j->l->ncclAllReduce(j->send[g], j->recv[g], j->count, EFA_NCCL_FLOAT32,
+							   EFA_NCCL_SUM, j->comm[g], j->stream[g]));
+	if (group_stage >= 0)
+		atomic_store(&j->stage, group_stage);
+	NCALL(j, "ncclGroupEnd (all-reduce)", j->l->ncclGroupEnd());
+	return 0;
+}
+
+static int sync_all(struct job *j)
+{
+	for (int g = 0; g < j->gpus; g++) {
+		CCALL(j, "cudaSetDevice", j->l->cudaSetDevice(g));
+		CCALL(j, "cudaStreamSynchronize", j->l->cudaStreamSynchronize(j->stream[g]));
 	}
 	return 0;
 }
@@ -253,11 +368,12 @@ static int job_verify(struct job *j, int total)
 static int job_body(struct job *j)
 {
 	int total = j->nnodes * j->gpus;
-	struct timespec t0, t1;
+	struct timespec t0;
 
 	if (job_buffers(j))
 		return -1;
 	atomic_store(&j->stage, NCCL_ST_INIT);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	NCALL(j, "ncclGroupStart", j->l->ncclGroupStart());
 	for (int g = 0; g < j->gpus; g++) {
 		CCALL(j, "cudaSetDevice", j->l->cudaSetDevice(g));
@@ -265,23 +381,36 @@ static int job_body(struct job *j)
 		      j->l->ncclCommInitRank(&j->comm[g], total, j->id, j->node_rank * j->gpus + g));
 	}
 	NCALL(j, "ncclGroupEnd (init)", j->l->ncclGroupEnd());
+	j->init_s = seconds_since(&t0);
+	nccl_net_plugin_loaded(j->plugin, sizeof(j->plugin));
+
+	/* warm-up: the first collective connects (NCCL_RUNTIME_CONNECT), timed on its own */
+	atomic_store(&j->stage, NCCL_ST_FIRST);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (enqueue_all_reduce(j, NCCL_ST_CONNECT) || sync_all(j))
+		return -1;
+	j->connect_s = seconds_since(&t0);
+	atomic_store(&j->stage, NCCL_ST_ENQUEUE);
+	for (int w = 1; w < NCCL_WARMUP_ITERS; w++)
+		if (enqueue_all_reduce(j, -1) || sync_all(j))
+			return -1;
+
+	/* timed: NCCL_TIMED_ITERS back to back, one synchronisation (nccl-tests) */
 	atomic_store(&j->stage, NCCL_ST_ENQUEUE);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	NCALL(j, "ncclGroupStart", j->l->ncclGroupStart());
-	for (int g = 0; g < j->gpus; g++)
-		NCALL(j, "ncclAllReduce", j->l->ncclAllReduce(j->send[g], j->recv[g], j->count, EFA_NCCL_FLOAT32,
-							   EFA_NCCL_SUM, j->comm[g], j->stream[g]));
-	NCALL(j, "ncclGroupEnd (all-reduce)", j->l->ncclGroupEnd());
+	for (int it = 0; it < NCCL_TIMED_ITERS; it++)
+		if (enqueue_all_reduce(j, -1))
+			return -1;
 	atomic_store(&j->stage, NCCL_ST_SYNC);
-	for (int g = 0; g < j->gpus; g++) {
-		CCALL(j, "cudaSetDevice", j->l->cudaSetDevice(g));
-		CCALL(j, "cudaStreamSynchronize", j->l->cudaStreamSynchronize(j->stream[g]));
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	j->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (sync_all(j))
+		return -1;
+	j->seconds = seconds_since(&t0) / NCCL_TIMED_ITERS;
+
 	atomic_store(&j->stage, NCCL_ST_VERIFY);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (job_verify(j, total))
 		return -1;
+	j->verify_s = seconds_since(&t0);
 	atomic_store(&j->stage, NCCL_ST_DONE);
 	return 0;
 }
@@ -346,23 +475,38 @@ static bool job_wait(struct job *j, int timeout_ms)
 static void fill_result(struct job *j, long bytes, double min_busbw, struct nccl_run_result *res)
 {
 	int total = j->nnodes * j->gpus;
+	char plugin[160];
 
 	res->stage = atomic_load(&j->stage);
 	res->ok = j->ok;
 	res->ms = j->seconds * 1000.0;
+	res->init_ms = j->init_s * 1000.0;
+	res->connect_ms = j->connect_s * 1000.0;
+	res->verify_ms = j->verify_s * 1000.0;
+	res->iters = NCCL_TIMED_ITERS;
+	snprintf(res->plugin, sizeof(res->plugin), "%s", j->plugin);
 	if (!j->ok) {
 		snprintf(res->detail, sizeof(res->detail), "%s", j->detail[0] ? j->detail : "failed");
 		return;
 	}
+	if (j->plugin[0])
+		snprintf(plugin, sizeof(plugin), "net plugin %s", j->plugin);
+	else
+		snprintf(plugin, sizeof(plugin), "no net plugin loaded (NCCL's own transport)");
 	res->algbw_gbs = j->seconds > 0 ? (double)bytes / 1e9 / j->seconds : 0.0;
 	res->busbw_gbs = nccl_busbw(res->algbw_gbs, total);
 	snprintf(res->detail, sizeof(res->detail),
-		 "all-reduce of %ld bytes over %d GPUs on %d nodes verified: busbw %.2f GB/s (algbw %.2f GB/s, %.2f ms)",
-		 bytes, total, j->nnodes, res->busbw_gbs, res->algbw_gbs, res->ms);
+		 "all-reduce of %ld bytes over %d GPUs on %d nodes verified: busbw %.2f GB/s (algbw %.2f GB/s, "
+		 "%.2f ms avg of %d after %d warm-up); init %.0f ms, first all-reduce (connect) %.0f ms, "
+		 "verify %.0f ms; ",
+		 bytes, total, j->nnodes, res->busbw_gbs, res->algbw_gbs, res->ms, NCCL_TIMED_ITERS,
+		 NCCL_WARMUP_ITERS, res->init_ms, res->connect_ms, res->verify_ms);
+	str_appendf(res->detail, sizeof(res->detail), "%s", plugin);
 	if (min_busbw > 0 && res->busbw_gbs < min_busbw) {
 		res->ok = false;
-		snprintf(res->detail, sizeof(res->detail), "busbw %.2f GB/s below MinBusBwGBps=%g (%d GPUs, %ld bytes)",
+		snprintf(res->detail, sizeof(res->detail), "busbw %.2f GB/s below MinBusBwGBps=%g (%d GPUs, %ld bytes; ",
 			 res->busbw_gbs, min_busbw, total, bytes);
+		str_appendf(res->detail, sizeof(res->detail), "%s)", plugin);
 	}
 }
 
@@ -373,7 +517,8 @@ void nccl_run(struct nccl_lib *l, const char *id_hex, int nnodes, int node_rank,
 	pthread_t th;
 
 	memset(res, 0, sizeof(*res));
-	if (!j || gpus < 1 || gpus > NCCL_MAX_GPUS || bytes < (long)sizeof(float)) {
+	if (!j || gpus < 1 || gpus > NCCL_MAX_GPUS || bytes < (long)sizeof(float) || nnodes < 1 ||
+	    (long)nnodes * gpus > NCCL_MAX_TOTAL_GPUS) {
 		snprintf(res->detail, sizeof(res->detail), "bad NCCL parameters (%d GPUs, %ld bytes)", gpus, bytes);
 		free(j);
 		return;

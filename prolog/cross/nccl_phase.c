@@ -58,6 +58,9 @@ void xrun_run_nccl(struct xrun *x, json_object **blobs)
 		check_detail(&c, "%s", x->nres.detail);
 		check_metric(&c, "busbw_gbs", x->nres.busbw_gbs);
 		check_metric(&c, "algbw_gbs", x->nres.algbw_gbs);
+		check_metric(&c, "init_ms", x->nres.init_ms);
+		check_metric(&c, "connect_ms", x->nres.connect_ms);
+		check_metric(&c, "verify_ms", x->nres.verify_ms);
 		if (!x->nres.ok)
 			check_fail(&c, "cross: nccl: %s", x->nres.detail);
 	}

@@ -8,6 +8,7 @@
  */
 #include "cross/nccl.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -37,6 +38,7 @@ struct dcomm {
 	char dir[EFA_NCCL_ID_BYTES];
 	int nranks, rank;
 	long seq;
+	bool connected;              /* runtime connect done (first collective) */
 	struct dcomm *next_pending;
 };
 
@@ -55,6 +57,8 @@ struct dstream {
 static __thread int cur_device;
 static __thread int group_depth;
 static __thread struct dcomm *pending_init;
+static __thread struct dcomm *pending_connect[64];
+static __thread int npending_connect;
 
 /* ---- controls ------------------------------------------------------------------------ */
 
@@ -254,6 +258,57 @@ const char *cudaGetErrorString(int error)
 
 /* ---- NCCL ------------------------------------------------------------------------------ */
 
+/* NCCL's net plugin lookup (NVIDIA/nccl src/plugin/net.cc): NCCL_NET_PLUGIN as given, then
+ * "libnccl-net-<value>.so"; without it "libnccl-net.so". Kept loaded, RTLD_LOCAL like NCCL
+ * (each init opens it again: a reference more); a missing plugin is not an error (NCCL then uses its own transports). */
+static void load_net_plugin(void)
+{
+	const char *v = getenv("NCCL_NET_PLUGIN");
+	char name[512];
+
+	if (v && *v) {
+		if (dlopen(v, RTLD_NOW | RTLD_LOCAL))
+			return;
+		snprintf(name, sizeof(name), "libnccl-net-%s.so", v);
+		dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	} else {
+		dlopen("libnccl-net.so", RTLD_NOW | RTLD_LOCAL);
+	}
+}
+
+/* Runtime connect (NCCL >= 2.22, NCCL_RUNTIME_CONNECT=1): the first collective on a
+ * communicator sets up the connections to its peers: it waits for every rank to get there
+ * (conn.<rank> files) and takes EFA_TEST_NCCL_CONNECT_MS longer. Inside a group the wait is
+ * at the outermost ncclGroupEnd (one process drives several ranks). */
+static int connect_announce(struct dcomm *c)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/conn.%d", c->dir, c->rank);
+	return write_file(path, "1", 1) ? nccl_system_error : nccl_ok;
+}
+
+static int connect_wait(struct dcomm *c)
+{
+	char path[512];
+
+	for (int r = 0; r < c->nranks; r++) {
+		snprintf(path, sizeof(path), "%s/conn.%d", c->dir, r);
+		if (!wait_file(path))
+			return nccl_system_error;
+	}
+	c->connected = true;
+	return nccl_ok;
+}
+
+static void connect_delay(void)
+{
+	long ms = env_int("EFA_TEST_NCCL_CONNECT_MS", 0);
+
+	if (ms > 0)
+		sleep_ms(ms);
+}
+
 int ncclGetUniqueId(struct efa_nccl_unique_id *id)
 {
 	const char *base = getenv("EFA_TEST_NCCL_DIR");
@@ -292,6 +347,7 @@ int ncclCommInitRank(void **comm, int nranks, struct efa_nccl_unique_id id, int 
 		hang();
 	if (strncmp(id.internal, ID_MAGIC, strlen(ID_MAGIC)) || nranks < 1 || rank < 0 || rank >= nranks)
 		return nccl_invalid_argument;
+	load_net_plugin();
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return nccl_system_error;
@@ -335,6 +391,12 @@ int ncclGroupEnd(void)
 		if (rc == nccl_ok)
 			rc = wait_ready(c);
 	}
+	for (int i = 0; i < npending_connect; i++)
+		if (rc == nccl_ok && !pending_connect[i]->connected)
+			rc = connect_wait(pending_connect[i]);
+	if (npending_connect && rc == nccl_ok)
+		connect_delay();
+	npending_connect = 0;
 	return rc;
 }
 
@@ -350,6 +412,17 @@ int ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, int dataty
 		hang();
 	if (!c || !s || datatype != EFA_NCCL_FLOAT32 || op != EFA_NCCL_SUM)
 		return nccl_invalid_argument;
+	if (!c->connected) {
+		if (connect_announce(c) != nccl_ok)
+			return nccl_system_error;
+		if (group_depth > 0 && npending_connect < 64) {
+			pending_connect[npending_connect++] = c;
+		} else {
+			if (connect_wait(c) != nccl_ok)
+				return nccl_system_error;
+			connect_delay();
+		}
+	}
 	snprintf(path, sizeof(path), "%s/op%ld.rank%d", c->dir, c->seq, c->rank);
 	if (write_file(path, sendbuff, count * sizeof(float)))
 		return nccl_system_error;
