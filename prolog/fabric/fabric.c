@@ -132,8 +132,16 @@ void fabric_prepare_env(const char *provider)
 	 * That is 64 MiB per endpoint, 128 MiB of the tcp loopback's 198 MiB peak; a test never
 	 * has more than its window outstanding. Size it to FABRIC_TEST_QUEUE unless the admin
 	 * set it. Read once, at provider init: call before the first fi_getinfo. */
-	if (provider && (strstr(provider, "tcp") || strstr(provider, "verbs") || strstr(provider, "rxm")))
+	if (provider && (strstr(provider, "tcp") || strstr(provider, "verbs") || strstr(provider, "rxm"))) {
 		setenv("FI_OFI_RXM_MSG_RX_SIZE", FABRIC_TEST_QUEUE_STR, 0);
+		/* rxm's tx and rx buffer pools grow by chunks of 1024 buffers of buffer_size
+		 * (rxm_ep_create_pools, chunk_cnt 1024), memset when they grow, whatever the queue
+		 * sizes: 2 pools x 16 MiB per endpoint at the default 16 KiB, half of the check's
+		 * CPU time on tcp. 4 KiB buffers make that 4 MiB; every message size is still
+		 * verified through each of rxm's protocols (eager up to 4 KiB, segmented, then
+		 * rendezvous up to LoopbackMaxSize). efa has no rxm layer: no effect there. */
+		setenv("FI_OFI_RXM_BUFFER_SIZE", FABRIC_TEST_RXM_BUFFER_STR, 0);
+	}
 }
 
 /* ---- unique name lists ---------------------------------------------------------- */

@@ -54,6 +54,8 @@ void fabric_domains_free(struct fabric_domains *d);
 /* Queue depth a test needs: twice the loopback's window of outstanding operations. */
 #define FABRIC_TEST_QUEUE 128
 #define FABRIC_TEST_QUEUE_STR "128"
+/* rxm eager buffer size for a test (see fabric_prepare_env). */
+#define FABRIC_TEST_RXM_BUFFER_STR "4096"
 
 /* Environment libfabric needs for a node-local test of provider (for efa:
  * FI_EFA_ENABLE_SHM_TRANSFER=0 so traffic crosses the NIC; for rxm-based providers the
