@@ -86,7 +86,7 @@ t_tcp=$(bench_median "$W/tcp.local" %.1f) f_tcp=$(bench_median "$W/tcp.fi_info" 
 t_shm=$(bench_median "$W/shm.local" %.1f) f_shm=$(bench_median "$W/shm.fi_info" %.1f)
 x_tcp=$(bench_pair_ratio "$W/tcp.local" "$W/tcp.fi_info")
 x_shm=$(bench_pair_ratio "$W/shm.local" "$W/shm.fi_info")
-goal=$(echo "$x_tcp" | awk '{ print ($1 <= 1.5) ? "met" : "missed" }')
+goal=$(echo "$x_tcp" | awk '{ print ($1 != "nan" && $1 + 0 > 0 && $1 + 0 <= 1.5) ? "met" : "missed" }')
 r_tcp=$(bench_median "$W/rss.tcp" %.0f) r_shm=$(bench_median "$W/rss.shm" %.0f)
 r_fi=$(bench_median "$W/rss.fi_info" %.0f)
 r_pp_tcp=$(bench_median "$W/rss.pp_tcp" %.0f) r_pp_shm=$(bench_median "$W/rss.pp_shm" %.0f)
