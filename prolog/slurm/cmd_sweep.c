@@ -360,7 +360,7 @@ static bool still_free(struct sweep *sw, size_t s, char *why, size_t size)
 		return false;
 	}
 	if (snap.jobs_waiting > 0 && sw->cfg->sweep_yield) {
-		snprintf(why, size, "%ld job%s waiting for nodes in partition %s: left to %s",
+		snprintf(why, size, "%ld job%s waiting for nodes of partition %s: left to %s",
 			 snap.jobs_waiting, snap.jobs_waiting == 1 ? "" : "s", sw->partition,
 			 snap.jobs_waiting == 1 ? "it" : "them");
 		sweep_snapshot_free(&snap);

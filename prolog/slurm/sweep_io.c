@@ -180,7 +180,37 @@ static bool job_in_partition(const char *list, const char *part)
 	return false;
 }
 
-static long jobs_waiting(const char *part, json_object *a)
+/* Whether two partitions share a node: node_inx holds index ranges into the node table
+ * (start, end, start, end, ..., -1; slurm.h partition_info_t). */
+static bool partitions_overlap(const partition_info_t *a, const partition_info_t *b)
+{
+	if (!a->node_inx || !b->node_inx)
+		return false;
+	for (const int32_t *x = a->node_inx; x[0] >= 0 && x[1] >= 0; x += 2)
+		for (const int32_t *y = b->node_inx; y[0] >= 0 && y[1] >= 0; y += 2)
+			if (x[0] <= y[1] && y[0] <= x[1])
+				return true;
+	return false;
+}
+
+/* The job waits in one of the partitions that share nodes with ours (a job in another
+ * partition over the same nodes, e.g. when the sweep has a partition of its own, waits for
+ * the very nodes the sweep would take). */
+static bool job_wants_our_nodes(const char *job_parts, const partition_info_msg_t *pm,
+				const partition_info_t *ours)
+{
+	for (uint32_t i = 0; i < pm->record_count; i++) {
+		const partition_info_t *p = &pm->partition_array[i];
+
+		if (p->name && (p == ours || partitions_overlap(p, ours)) &&
+		    job_in_partition(job_parts, p->name))
+			return true;
+	}
+	return false;
+}
+
+static long jobs_waiting(const partition_info_msg_t *pm, const partition_info_t *part,
+			 json_object *a)
 {
 	job_info_msg_t *jm = NULL;
 	long n = 0;
@@ -199,7 +229,7 @@ static long jobs_waiting(const char *part, json_object *a)
 		if (j->state_reason != WAIT_RESOURCES && j->state_reason != WAIT_PRIORITY &&
 		    j->state_reason != WAIT_NODE_NOT_AVAIL)
 			continue;
-		if (job_in_partition(j->partition, part))
+		if (job_wants_our_nodes(j->partition, pm, part))
 			n++;
 	}
 	slurm_free_job_info_msg(jm);
@@ -260,7 +290,7 @@ static void snap_child(void *varg, json_object *a)
 	add_nodes(a, nm);
 	if (arg->with_jobs && part)
 		json_object_object_add(a, "jobs_waiting",
-				       json_object_new_int64(jobs_waiting(part->name, a)));
+				       json_object_new_int64(jobs_waiting(pm, part, a)));
 out:
 	slurm_free_node_info_msg(nm);
 	slurm_free_partition_info_msg(pm);

@@ -26,8 +26,9 @@ struct sweep_snapshot {
 	struct sweep_ctl_node *nodes;    /* every node slurmctld knows */
 	size_t nnodes;
 	bool no_partition;               /* (on error) the partition is unknown / no default */
-	long jobs_waiting;               /* pending jobs waiting for resources in the partition
-	                                    (not the sweep's own), -1 = not asked */
+	long jobs_waiting;               /* pending jobs waiting for resources in the partition or
+	                                    one sharing nodes with it (not the sweep's own),
+	                                    -1 = not asked */
 };
 
 /* Ask slurmctld, in a child process killed at timeout_ms, for the partition (NULL/"" = the

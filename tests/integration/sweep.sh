@@ -102,7 +102,7 @@ i=0; while [ "$i" -lt 50 ] && [ "$(squeue -h -j "$WAITING" -o %r 2>/dev/null)" !
 before=$(cat "$C/log/efa-check-calls.log" | wc -l)
 sweep yield
 expect_rc "a 6-node job waits: sweep tests nothing and says why" 0 yield
-expect_grep "it names the waiting job" 'job waiting for nodes in partition debug' "$T_TMP/yield.out"
+expect_grep "it names the waiting job" 'job waiting for nodes of partition debug' "$T_TMP/yield.out"
 check "no efa-check ran anywhere" [ "$(wc -l < "$C/log/efa-check-calls.log")" -eq "$before" ]
 scancel "$JOB" "$WAITING" >/dev/null 2>&1
 sh "$CLUSTER" wait-idle "$C" 30 >/dev/null 2>&1
@@ -204,5 +204,14 @@ i=0; while [ "$i" -lt 50 ]; do
 	sleep 0.2; i=$((i + 1))
 done
 check "the job got the nodes ($pst)" [ "$pst" = RUNNING -o "$pst" = COMPLETING -o "$pst" = COMPLETED ]
+# a job waiting in debug waits for the sweep partition's nodes too: the sweep stands back
+sh "$CLUSTER" wait-idle "$P" 30 >/dev/null 2>&1
+HOLD=$(sbatch --parsable -p debug -w n1 -N1 -o /dev/null --wrap 'sleep 300' 2>/dev/null)
+WAIT2=$(sbatch --parsable -p debug -N4 --exclusive -o /dev/null --wrap 'true' 2>/dev/null)
+JOBS="$JOBS $HOLD $WAIT2"
+i=0; while [ "$i" -lt 50 ] && [ "$(squeue -h -j "$WAIT2" -o %r 2>/dev/null)" != Resources ]; do sleep 0.2; i=$((i + 1)); done
+run_capture overlap "$EFA_CHECK" sweep --config "$P/etc/efa-check.conf" --state-dir "$T_TMP/pstate" --partition sweep
+expect_rc "a job waiting in another partition over the same nodes: the sweep stands back" 0 overlap
+expect_grep "it says so" '1 job waiting for nodes of partition sweep' "$T_TMP/overlap.out"
 
 done_testing
