@@ -34,25 +34,25 @@ check_field "RMA still verified up to 1 MiB" "$T_TMP/direct.out" \
 	"all('RMA write/read 64 B..1 MiB' in c['detail'] and 'fabric efa-direct' in c['detail'] for c in $(lb))" True
 check "no send above the MTU reached the fabric" sh -c "! grep -q 'exceeds the device MTU' '$T_TMP/direct.err'"
 
-efa mtu4k EFA_PERSONALITY_MTU=4096 "$EFA_CHECK" local --config "$conf" --json
+efa mtu4k EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_PERSONALITY_MTU=4096 "$EFA_CHECK" local --config "$conf" --json
 expect_rc "a 4 KiB MTU: healthy" 0 mtu4k
 check_field "send/recv verified up to the 4 KiB limit" "$T_TMP/mtu4k.out" \
 	"all('64 B..4 KiB (MSG limit 4096 B' in c['detail'] for c in $(lb))" True
 
-efa rdmonly EFA_PERSONALITY_FABRICS=efa "$EFA_CHECK" local --config "$conf"
+efa rdmonly EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_PERSONALITY_FABRICS=efa "$EFA_CHECK" local --config "$conf"
 expect_rc "libfabric 1.x (efa fabric only): healthy" 0 rdmonly
 expect_grep "human report names fabric efa" 'provider efa, fabric efa,' "$T_TMP/rdmonly.out"
 expect_grep "efa fabric: send/recv verified to 1 MiB (no MSG limit)" 'send/recv and RMA write/read verified 64 B..1 MiB' "$T_TMP/rdmonly.out"
 
 # --- point 3: fabric/domain open and close serialised; a crash is run again ------------------
 efa race EFA_PERSONALITY_DEVICES=rdmap16s27,rdmap32s27,rdmap48s27,rdmap64s27 \
-	EFA_PERSONALITY_OPEN_MS=150 "$EFA_CHECK" local --config "$conf" --json
+	EFA_PERSONALITY_OPEN_MS=100 "$EFA_CHECK" local --config "$conf" --json
 expect_rc "4 domains with slow opens: healthy" 0 race
 check "no concurrent fi_domain open/close (libfabric < 2.2.0 race)" \
 	sh -c "! grep -q 'concurrent' '$T_TMP/race.err'"
 check_field "4 loopbacks passed" "$T_TMP/race.out" "sum(c['ok'] for c in $(lb))" 4
 
-efa crash EFA_PERSONALITY_CRASH_ONCE="$T_TMP/crashed" "$EFA_CHECK" local --config "$conf" --json
+efa crash EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_PERSONALITY_CRASH_ONCE="$T_TMP/crashed" "$EFA_CHECK" local --config "$conf" --json
 expect_rc "a worker that crashed once is run again: healthy" 0 crash
 check "the crash did happen" test -e "$T_TMP/crashed"
 expect_grep "report says the checks ran twice" 'checks ran twice: the first worker crashed' "$T_TMP/crash.out"
@@ -62,7 +62,7 @@ check_field "JSON reports the libfabric version" "$T_TMP/direct.out" "j.get('lib
 path=$(json_get "$T_TMP/direct.out" "j.get('libfabric_path')")
 check "JSON reports the libfabric file that was loaded ($path)" test -f "$path"
 printf 'LibfabricPath=%s\n' "$path" >> "$conf"
-efa explicit "$EFA_CHECK" local --config "$conf"
+efa explicit EFA_PERSONALITY_DEVICES=rdmap16s27 "$EFA_CHECK" local --config "$conf"
 expect_rc "LibfabricPath= the same file: healthy" 0 explicit
 expect_grep "human report names the libfabric file" "libfabric 2.1.0 at $path" "$T_TMP/explicit.out"
 printf 'Provider=efa\nExpectedDevices=0\nExpectedGPUs=0\nMinMemlock=8M\nLibfabricPath=/nonexistent/libfabric.so.1\n' > "$T_TMP/bad.conf"
@@ -81,13 +81,13 @@ check_field "an RMA write into GPU memory verified on both domains" "$T_TMP/gdr.
 check_field "the requested libfabric API version is named" "$T_TMP/gdr.out" \
 	"'(libfabric API 1.' in $(gpu_of)['detail']" True
 
-efa nop2p EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 EFA_PERSONALITY_HMEM_ANY_API=1 \
+efa nop2p EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 EFA_PERSONALITY_HMEM_ANY_API=1 \
 	"$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
 expect_rc "FI_HMEM claimed without p2p (API >= 1.18 rule): unhealthy" 1 nop2p
 check_field "named: FI_OPT_CUDA_API_PERMITTED=false is refused" "$T_TMP/nop2p.out" \
 	"'FI_OPT_CUDA_API_PERMITTED=false: Operation not supported' in $(gpu_of)['reason']" True
 
-efa api117 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+efa api117 EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
 expect_rc "no FI_HMEM because API 1.17 was requested: not drained" 0 api117
 check_field "the detail says why GPUDirect was not tested" "$T_TMP/api117.out" \
 	"'efa offers FI_HMEM below 1.18 only with FI_EFA_USE_DEVICE_RDMA=1' in $(gpu_of)['detail']" True
