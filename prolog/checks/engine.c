@@ -73,6 +73,10 @@ static bool attempt(const struct engine_opts *o, int timeout_ms, struct report *
 		return true;
 	if (!res->verdict)
 		return false;
+	if (res->exit_code != 0) {
+		snprintf(res->why, sizeof(res->why), "worker finished with status %d", res->exit_code);
+		return false;
+	}
 	missing = missing_check(res);
 	if (missing) {
 		snprintf(res->why, sizeof(res->why), "check %s did not run to its end", missing);

@@ -5,8 +5,10 @@
  * the worker serialises writes with a mutex):
  *   {"ev":"begin","name":"loopback","target":"lo"}
  *   {"ev":"result","check":{...check_to_json...}}
- *   {"ev":"done","results":N}       last, after every result (N = results sent)
- * A run is a verdict only with the done record, exit status 0 and all N results received.
+ *   {"ev":"done","results":N,"status":S}  last, after every result (N = results sent, S =
+ *                                          the worker function's return value)
+ * A run is a verdict only with the done record, exit status S and all N results received
+ * (local_run also requires S = 0; cross's worker returns its verdict there).
  */
 #include "core/supervise.h"
 #include "core/report.h"
@@ -128,6 +130,7 @@ struct watch {
 	bool overflow;
 	bool done;            /* the worker's "done" record arrived */
 	int done_results;     /* results it says it sent */
+	int done_status;      /* the exit status it announces (fn's return value) */
 	int nresults;         /* results received */
 	struct supervise_result *res;
 };
@@ -186,6 +189,7 @@ static void handle_line(struct watch *w, const char *line)
 	} else if (!strcmp(kind, "done") && json_object_object_get_ex(o, "results", &v)) {
 		w->done = true;
 		w->done_results = json_object_get_int(v);
+		w->done_status = json_object_object_get_ex(o, "status", &v) ? json_object_get_int(v) : 0;
 	}
 out:
 	json_object_put(o);
@@ -276,8 +280,9 @@ static void judge_finished(const struct watch *w, const struct supervise_result 
 	else if (!w->done)
 		snprintf(why, size, "worker exited with status %d without finishing, in %s",
 			 res->exit_code, what);
-	else if (res->exit_code != 0)
-		snprintf(why, size, "worker finished with status %d", res->exit_code);
+	else if (res->exit_code != w->done_status)
+		snprintf(why, size, "worker finished with status %d but exited with %d", w->done_status,
+			 res->exit_code);
 	else if (w->nresults != w->done_results || w->nrun)
 		snprintf(why, size, "worker sent %d of %d results", w->nresults, w->done_results);
 }
@@ -338,14 +343,16 @@ static void worker_main(int fd, worker_fn fn, void *arg)
 	isolate_worker();
 	progress_fd = fd;
 	rc = fn(arg);
-	/* The verdict protocol: only this record, sent after every result, makes a run count. */
-	if (rc == 0) {
+	/* The verdict protocol: only this record, sent after every result when fn returned,
+	 * makes a run count; the exit status must then be the one it announces. */
+	{
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "ev", json_object_new_string("done"));
 		pthread_mutex_lock(&progress_lock);
 		json_object_object_add(o, "results", json_object_new_int(results_sent));
 		pthread_mutex_unlock(&progress_lock);
+		json_object_object_add(o, "status", json_object_new_int(rc));
 		progress_write(o);
 	}
 	pthread_mutex_lock(&progress_lock);

@@ -20,7 +20,8 @@ struct check_result;
 #define SUPERVISE_MAX_RAN 32
 
 struct supervise_result {
-	bool verdict;         /* the worker finished: "done" record, exit 0, every result */
+	bool verdict;         /* the worker finished: "done" record, the exit status it announced
+	                         (exit_code, fn's return value), every result */
 	bool timed_out;       /* the deadline killed the worker */
 	bool crashed;         /* no verdict (why says why): could not start, died by a signal,
 	                         exited without its done record or non-zero, lost results,
