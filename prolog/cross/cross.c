@@ -65,6 +65,8 @@ static void setup_domains(struct xrun *x)
 	progress_begin("provider", x->cfg->provider);
 	fabric_prepare_env(x->cfg->provider);
 	fabric_provider_check(x->cfg->provider, x->cfg->domains, x->cfg->ndomains, &fd, &c);
+	if (fd.fabric[0])
+		progress_meta("fabric", fd.fabric);
 	xrun_emit(&c, t0);
 	if (c.status == CHECK_FAIL)
 		xrun_fail(x, "%s", c.reason);
@@ -162,11 +164,14 @@ int cross_worker(void *arg)
 	int verdict = 1;
 
 	set_deadlines(&x);
+	/* the libfabric jobs load (issue 9 point 8): LibfabricPath=, else the EFA installer's */
+	fabric_set_library(x.cfg->libfabric_path);
 	if (!fabric_load_error()) {
 		char version[32];
 
 		fabric_version(version, sizeof(version));
 		progress_meta("libfabric", version);
+		progress_meta("libfabric_path", fabric_library_path());
 	}
 	if (run_init(&x)) {
 		x.me = -1;   /* no PMIx: not started as a PMIx task (usage) */

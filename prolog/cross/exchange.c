@@ -170,6 +170,7 @@ void xrun_fence_inserts(struct xrun *x)
 		return;
 	if (budget < 2000)
 		budget = left < 2000 ? left : 2000;
+	x->inserts_fenced = true;
 	if (pmixc_fence(&x->pc, true, budget) == 0)
 		x->inserts_fenced_ms = (int)(now_ms() - t0);
 	else

@@ -40,7 +40,8 @@ struct xrun {
 	int64_t links_t0, links_ms;
 	struct check_result nccl_check;  /* rank 0 reports it after the verdict */
 	int64_t t0, fence_a_end, addr_end, links_end, nccl_end, fence_b_end, res_end, verdict_end;
-	int inserts_fenced_ms;       /* fence after the AV inserts: its time, -1 missed, 0 none */
+	int inserts_fenced_ms;       /* fence after the AV inserts: its time, -1 missed */
+	bool inserts_fenced;         /* that fence ran */
 	/* NCCL */
 	struct nccl_lib *nccl;
 	int gpus;                    /* -1 = no libraries */

@@ -389,7 +389,7 @@ static int own_links_check(struct xrun *x, bool in_verdict)
 	check_detail(&c, "%d/%d links from %s passed in %d rounds (slowest %.2f Gb/s)%s%s",
 		     x->nslots - failed, x->nslots, x->o->node, x->rounds, minbw,
 		     failed ? "; first failure: " : "", first);
-	if (x->inserts_fenced_ms > 0)
+	if (x->inserts_fenced_ms >= 0 && x->inserts_fenced)
 		str_appendf(c.detail, sizeof(c.detail), "; RMA after every peer's AV inserts (fence "
 			    "%d ms)", x->inserts_fenced_ms);
 	else if (x->inserts_fenced_ms < 0)
