@@ -148,6 +148,9 @@ static int exec_env(const struct plugin_context *ctx, struct env_set *s)
 	reason_from_stderr(r.err, why, sizeof(why));
 	if (r.exec_errno)
 		slurm_error("%s: cannot run %s: %s", PLUGIN_PREFIX, ctx->args.efa_check, strerror(r.exec_errno));
+	else if (r.unkillable)   /* goes on without the environment */
+		slurm_error("%s: %s env unkillable after %d s: abandoned, no EFA environment for this step",
+			    PLUGIN_PREFIX, ctx->args.efa_check, ENV_EXEC_TIMEOUT_MS / 1000);
 	else if (r.timed_out)
 		slurm_error("%s: %s env did not finish within %d s", PLUGIN_PREFIX, ctx->args.efa_check,
 			    ENV_EXEC_TIMEOUT_MS / 1000);

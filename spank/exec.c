@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define EXEC_OUT_MAX (256 * 1024)
+#define EXEC_KILL_WAIT_MS 1000
 
 static void close_from(int lowfd)
 {
@@ -127,8 +128,11 @@ int exec_run(char *const argv[], char *const envp[], int timeout_ms, struct exec
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	}
-	/* Output closed: the program is exiting; wait for it within the deadline. */
-	for (;;) {
+	/* Output closed: the program is exiting; wait for it within the deadline, then at most
+	 * EXEC_KILL_WAIT_MS after SIGKILL: a program stuck in the kernel (a read of a hung
+	 * filesystem) is abandoned, never waited for past the deadline -- slurmstepd must not
+	 * hang with it. */
+	for (int64_t killed_at = r->timed_out ? now_ms() : 0;;) {
 		pid_t w = waitpid(pid, &wstatus, WNOHANG);
 
 		if (w == pid)
@@ -139,8 +143,14 @@ int exec_run(char *const argv[], char *const envp[], int timeout_ms, struct exec
 		}
 		if (!r->timed_out && now_ms() >= deadline) {
 			r->timed_out = true;
+			killed_at = now_ms();
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
+		}
+		if (r->timed_out && now_ms() - killed_at >= EXEC_KILL_WAIT_MS) {
+			r->unkillable = true;
+			wstatus = -1;
+			break;
 		}
 		usleep(2000);
 	}

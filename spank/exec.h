@@ -14,6 +14,7 @@
 struct exec_result {
 	int status;          /* exit code, or 128+signal; -1 if it could not run */
 	bool timed_out;      /* killed at the deadline */
+	bool unkillable;     /* still there 1 s after SIGKILL (stuck in the kernel): abandoned */
 	int exec_errno;      /* errno of execve when it failed in the child, else 0 */
 	char *out;           /* captured stdout (NUL-terminated, bounded), free with exec_free */
 	size_t out_len;

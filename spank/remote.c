@@ -84,6 +84,9 @@ static void run_local_check(struct plugin_context *ctx)
 	if (r.exec_errno) {
 		fail(ctx, "cannot run %s: %s", ctx->args.efa_check,
 			 strerror(r.exec_errno));
+	} else if (r.unkillable) {
+		fail(ctx, "node check unkillable in %s local after %d s (abandoned)",
+			 ctx->args.efa_check, ctx->args.timeout_s);
 	} else if (r.timed_out) {
 		fail(ctx, "node check did not finish within %d s "
 			 "(killed)", ctx->args.timeout_s);

@@ -65,8 +65,14 @@ static int option_cb(int val, const char *optarg, int remote)
 		context.mode = MODE_CROSS;
 	} else {
 		context.mode = MODE_INVALID;
+		/* Remote side (slurmstepd): the value may not have been through srun's validation
+		 * (_SLURM_SPANK_OPTION_efa_check_efa_check set by hand). A failing callback makes
+		 * Slurm log the raw value (newlines, escapes), so accept it here, keep only its
+		 * printable copy, and fail the step in task_init_privileged (remote.c). */
+		if (remote)
+			return 0;
 		/* Local side: srun/sbatch/salloc print "Invalid --efa-check argument" and exit
-		 * before allocating. Remote side: fail closed (the tasks are failed). */
+		 * before allocating. */
 		slurm_error("%s: invalid --efa-check value '%s': allowed values are local, cross "
 			    "(--efa-check alone means local)", PLUGIN_PREFIX, context.mode_arg);
 		return -1;

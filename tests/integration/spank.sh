@@ -108,6 +108,18 @@ check "--efa-check='\$(touch FILE)' is rejected" test "$RC" -ne 0 -a "$RC" -ne 1
 sleep 0.5
 check "no shell ran the value (no file created)" test ! -e "$T_TMP/pwned" -a ! -e "$T_TMP/pwned2"
 
+# Issue 15.6: _SLURM_SPANK_OPTION_efa_check_efa_check set by hand skips srun's validation and
+# reaches slurmstepd raw. The step must still fail, and no raw byte may reach slurmd's log
+# (Slurm logs the value when a remote option callback fails: the callback accepts it now and
+# the tasks fail in task_init_privileged with a printable copy).
+run_capture rawopt timeout $T env "_SLURM_SPANK_OPTION_efa_check_efa_check=$(printf 'x\033[2J\nINJECTED-LINE')" \
+	srun -N1 sh -c 'echo user-command-ran'
+check "raw remote --efa-check value: the step fails (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+check "raw remote value: the user's command did not run" sh -c "! grep -q user-command-ran '$T_TMP/rawopt.out'"
+expect_grep "raw remote value: the user is told, printable" "invalid --efa-check value" "$T_TMP/rawopt.err"
+check "raw remote value: no escape sequence in slurmd's logs" sh -c "! cat '$D'/log/slurmd-*.log | grep -q \"$(printf '\033')\\[2J\""
+check "raw remote value: no log line starts with the injected text" sh -c "! cat '$D'/log/slurmd-*.log | grep -q '^INJECTED-LINE'"
+
 # ---- the environment of every step -------------------------------------------------
 run_capture env4 timeout $T srun -N4 -l sh -c 'echo "$SLURMD_NODENAME FI_PROVIDER=$FI_PROVIDER D=$EFA_TEST_DEFAULT F=$EFA_TEST_FORCED"'
 expect_rc "srun -N4 runs with the plugin loaded" 0 env4
