@@ -152,21 +152,36 @@ static void mark(struct sweep_node *n, enum sweep_result r, const char *fmt, ...
 	va_end(ap);
 }
 
+/* slurm_hostlist_ranged_string_malloc() exists only up to 23.02 (23.11 made it internal:
+ * SchedMD/slurm commit 085625daf9 "Limit visibility of hostlist_ranged_string_malloc()"), and
+ * the _xmalloc variant needs Slurm's xfree. The buffer variant is in every release 22.05-25.05:
+ * grow the buffer until the list fits (it returns -1 when truncated). */
+#define RANGED_MAX (1 << 20)
+
 static char *ranged(const struct sweep_node *nodes, size_t count)
 {
 	sweep_hostlist h = slurm_hostlist_create(NULL);
-	char *s, *copy;
+	char *buf = NULL;
 
 	if (!h)
 		return NULL;
 	for (size_t i = 0; i < count; i++)
 		slurm_hostlist_push_host(h, nodes[i].name);
 	slurm_hostlist_uniq(h);   /* sorted, for the reader */
-	s = slurm_hostlist_ranged_string_malloc(h);
+	for (size_t size = 4096; size <= RANGED_MAX; size *= 2) {
+		char *bigger = realloc(buf, size);
+
+		if (!bigger)
+			break;
+		buf = bigger;
+		if (slurm_hostlist_ranged_string(h, size, buf) >= 0) {
+			slurm_hostlist_destroy(h);
+			return buf;
+		}
+	}
 	slurm_hostlist_destroy(h);
-	copy = s ? strdup(s) : NULL;
-	free(s);
-	return copy;
+	free(buf);
+	return NULL;
 }
 
 /* ---- 1. state ------------------------------------------------------------------------------------- */
