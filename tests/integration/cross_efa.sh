@@ -34,7 +34,7 @@ personality() { # node [NAME=VALUE...]: that node's efa-check runs under the per
 cross() { # NAME NODELIST
 	name=$1 nodes=$2
 	t0=$(date +%s)
-	run_capture "$name" timeout 90 \
+	run_capture "$name" timeout 120 \
 		srun -w "$nodes" --ntasks-per-node=1 --mpi=pmix "$C/bin/efa-check" cross --json
 	SECS=$(( $(date +%s) - t0 ))
 }
@@ -45,7 +45,7 @@ run_capture start sh "$CLUSTER" start "$C" --nodes 3
 expect_rc "cluster starts" 0 start
 if [ "$RC" -ne 0 ]; then done_testing; exit 1; fi
 . "$C/env"
-printf 'Provider=efa\nTimeout=30\nOnFail=log\nExpectedGPUs=0\nMinMemlock=8M\n' > "$C/etc/efa-check.conf"
+printf 'Provider=efa\nTimeout=60\nOnFail=log\nExpectedGPUs=0\nMinMemlock=8M\n' > "$C/etc/efa-check.conf"
 chmod 600 "$C/etc/efa-check.conf"
 
 personality n1
