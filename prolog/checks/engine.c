@@ -27,6 +27,18 @@ void check_finish(struct check_result *c, int64_t started_ms)
 	progress_result(c);
 }
 
+/* A heavy check on a busy node: reported, not run. */
+static void skip_heavy(const char *name, const char *why)
+{
+	struct check_result c;
+	int64_t t0 = now_ms();
+
+	progress_begin(name, NULL);
+	check_init(&c, name, NULL);
+	check_skip(&c, "not run: %s", why);
+	check_finish(&c, t0);
+}
+
 int engine_local_checks(const struct engine_opts *o)
 {
 	struct fabric_domains d = { 0 };
@@ -35,7 +47,11 @@ int engine_local_checks(const struct engine_opts *o)
 	struct check_ctx ctx = { .cfg = o->cfg, .sysfs_root = o->sysfs_root, .domains = &d };
 
 	for (size_t i = 0; i < local_checks_count; i++) {
-		local_checks[i]->run(&ctx);
+		if (o->light_only && !local_checks[i]->light) {
+			skip_heavy(local_checks[i]->name, o->light_only);
+		} else {
+			local_checks[i]->run(&ctx);
+		}
 		progress_ran(local_checks[i]->name);
 	}
 	fabric_domains_free(&d);

@@ -14,6 +14,9 @@ struct supervise_result;
 struct engine_opts {
 	const struct efa_config *cfg;
 	const char *sysfs_root;   /* NULL = /sys */
+	/* non-NULL: run only the light checks (check.h: they cannot disturb running jobs); each
+	 * heavy check is reported skipped with "not run: <light_only>" */
+	const char *light_only;
 };
 
 /* Worker body: run every local check. Returns 0. */

@@ -9,6 +9,15 @@
  * Healthy: with Resume=yes, a node drained with an "efa-check:" reason is resumed; never any
  * other. Unhealthy: drained (unless OnFail=log). At slurmd start the node may not be
  * registered yet: the lookup fails, that is logged, and a healthy node exits 0.
+ * Busy nodes: the shipped slurm.conf runs this every 300 s with HealthCheckNodeState=ANY, i.e.
+ * also next to running jobs. slurmd gives the program only SLURMD_NODENAME (Slurm 22.05
+ * src/slurmd/slurmd/slurmd.c run_script_health_check), so whether jobs run is asked from
+ * slurmctld with the same lookup (slurm_load_node_single): ALLOCATED, MIXED or COMPLETING
+ * (drain.c node_has_jobs). Then only the light checks run (limits, devices, counters: no
+ * libfabric domain, no GPU context, no cudaMalloc, no loopback traffic), the report says so,
+ * and a node drained by efa-check is not resumed on that partial evidence. When slurmctld
+ * cannot be asked, jobs may be running: light checks too. The heavy checks run on idle nodes
+ * and in prologs.
  * No verdict (r.internal): never resumes, drains only with OnInternal=drain, exit 3.
  * Exit code: 0 healthy, 1 unhealthy, 2 configuration error, 3 no verdict.
  */
@@ -27,6 +36,7 @@
 struct health_node {
 	bool known;        /* lookup answered and found the node */
 	bool efa_drained;  /* drained with an efa-check reason */
+	bool has_jobs;     /* ALLOCATED / MIXED / COMPLETING */
 };
 
 static struct health_node look_up_node(const struct policy *p)
@@ -43,6 +53,7 @@ static struct health_node look_up_node(const struct policy *p)
 	}
 	h.known = true;
 	h.efa_drained = node_is_drained(res.node.state) && reason_is_ours(res.node.reason);
+	h.has_jobs = node_has_jobs(res.node.state);
 	return h;
 }
 
@@ -58,11 +69,20 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 	struct policy p;
 	struct report r;
 	struct health_node h;
+	enum result_source src;
 	int rc = EXIT_HEALTHY;
 
 	policy_init(&p, o, cfg, "health", total);
 	h = look_up_node(&p);
-	policy_obtain(&p, health_cache_ttl(cfg), !h.known || h.efa_drained, &r);
+	if (!h.known)
+		p.light_only = "node state unknown to this check (slurmctld not reachable or node not "
+			       "registered): jobs may be running; the prolog runs the full checks";
+	else if (h.has_jobs)
+		p.light_only = "jobs are running on this node (slurmctld); the full checks run when "
+			       "it is idle and in prologs";
+	if (p.light_only)
+		log_msg(LOG_INFO, "node %s: light checks only: %s", o->node, p.light_only);
+	src = policy_obtain(&p, health_cache_ttl(cfg), !h.known || h.efa_drained, &r);
 	if (r.internal) {
 		/* No verdict: never resume; drain only with OnInternal=drain. */
 		rc = EXIT_INTERNAL;
@@ -72,7 +92,10 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 			log_msg(LOG_ERR, "node %s: no verdict, node unknown to slurmctld: %s", o->node,
 				r.reason);
 	} else if (report_ok(&r)) {
-		if (cfg->resume && h.efa_drained)
+		if (cfg->resume && h.efa_drained && p.light_only && src == RESULT_RAN)
+			log_msg(LOG_INFO, "node %s: light checks passed, but the full checks did not "
+				"run: not resuming", o->node);
+		else if (cfg->resume && h.efa_drained)
 			policy_resume(&p);
 		else if (h.efa_drained)
 			log_msg(LOG_INFO, "node %s: healthy, Resume=no: leaving it drained", o->node);

@@ -46,6 +46,17 @@ bool node_is_drained(uint32_t state)
 	return (state & NODE_STATE_DRAIN) != 0;
 }
 
+/* slurm.h enum node_states (22.05..25.05): slurmctld packs ALLOCATED for a node with any
+ * allocated CPU, and libslurm's slurm_load_node_single turns it into MIXED when only some are
+ * (src/api/node_info.c _set_node_mixed, SELECT_NODEDATA_SUBCNT); NODE_STATE_COMPLETING is set
+ * while jobs' epilogs run. */
+bool node_has_jobs(uint32_t state)
+{
+	uint32_t base = state & NODE_STATE_BASE;
+
+	return base == NODE_STATE_ALLOCATED || base == NODE_STATE_MIXED || (state & NODE_STATE_COMPLETING);
+}
+
 enum drain_verdict drain_decide(const struct node_view *n, const char *new_reason)
 {
 	if (!n->found)

@@ -48,6 +48,8 @@ bool reason_is_ours(const char *reason);
 /* Node state predicates on node_view.state. */
 bool node_is_down(uint32_t state);
 bool node_is_drained(uint32_t state);  /* DRAIN flag: draining or drained */
+/* Jobs run (or finish) on the node: base state ALLOCATED or MIXED, or the COMPLETING flag. */
+bool node_has_jobs(uint32_t state);
 
 /* Should this node be drained with new_reason? */
 enum drain_verdict drain_decide(const struct node_view *n, const char *new_reason);

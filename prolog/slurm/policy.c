@@ -121,16 +121,22 @@ bool failure_is_transient(const struct report *r)
 
 static int run_once(const struct policy *p, struct report *r, int budget_ms)
 {
-	struct engine_opts eo = { .cfg = p->cfg, .sysfs_root = p->o->sysfs_root };
+	struct engine_opts eo = { .cfg = p->cfg, .sysfs_root = p->o->sysfs_root,
+				  .light_only = p->light_only };
+	int rc;
 
 	report_init(r, p->mode, p->o->node);
 	watchdog_phase("running the checks");
-	return local_run(&eo, budget_ms, r);
+	rc = local_run(&eo, budget_ms, r);
+	if (p->light_only)
+		snprintf(r->note, sizeof(r->note), "light checks only (limits, devices, counters): %s",
+			 p->light_only);
+	return rc;
 }
 
 static void run_with_retry(const struct policy *p, struct report *r)
 {
-	char first[sizeof(r->reason)];
+	char first[sizeof(r->reason)], light[sizeof(r->note)];
 	int64_t t0 = now_ms();
 	long first_ms;
 	int rc = run_once(p, r, check_budget_ms(p));
@@ -148,8 +154,11 @@ static void run_with_retry(const struct policy *p, struct report *r)
 	report_free(r);
 	run_once(p, r, check_budget_ms(p));
 	r->duration_ms = (long)(now_ms() - t0);
-	snprintf(r->note, sizeof(r->note), "retried once: %s",
-		 reason_is_ours(first) ? first + sizeof(EFA_REASON_PREFIX) : first);
+	/* a light run keeps saying so; otherwise the note is the retry's alone, as before */
+	str_copy(light, sizeof(light), p->light_only ? r->note : "");
+	str_copy(r->note, sizeof(r->note), light);
+	str_appendf(r->note, sizeof(r->note), "%sretried once: %s", light[0] ? "; " : "",
+		    reason_is_ours(first) ? first + sizeof(EFA_REASON_PREFIX) : first);
 }
 
 /* ---- sharing the result --------------------------------------------------------- */
@@ -240,6 +249,13 @@ enum result_source policy_obtain(const struct policy *p, int cache_ttl_s, bool b
 		return run_unshared(p, err, r);
 	if (take_stored(p, dirfd, cache_ttl_s, bypass, r, &src, NULL))
 		goto out;
+	if (p->light_only) {
+		/* no lock, nothing saved: a light result must not stand for a full one */
+		run_with_retry(p, r);
+		publish_run(p, r, unix_now(), 0);
+		close(dirfd);
+		return RESULT_RAN;
+	}
 	watchdog_phase("waiting for the lock");
 	lockfd = state_lock(dirfd, p->deadline_ms - p->rpc_budget_ms);
 	if (lockfd < 0 && errno != ETIMEDOUT) {

@@ -10,6 +10,10 @@
  * a concurrent run: 12 prologs at once run the check once, also when it failed) or a fresh ok
  * one; else it runs the checks, saves last-report.json (and MetricsFile) and unlocks.
  *
+ * Light runs (p->light_only): the health check on a node with running jobs runs only the checks
+ * that cannot disturb them (check.h "light"); it may reuse a fresh full result, but its own result
+ * is not saved for others: the prolog's cache holds full runs only.
+ *
  * Transient failures: a run is retried once (RetryTransient=yes, the default) when every failed
  * check is a "loopback" or "provider" check, or was marked transient by its module, and there is
  * time left for a second run as long as the first. Device, GPU, limits and hung checks are not
@@ -37,6 +41,9 @@ struct policy {
 	int rpc_budget_ms;        /* kept free for the drain/resume RPC */
 	double started_at;        /* start, Unix time */
 	char key[CACHE_KEY_MAX];  /* what this run's result is computed from (cache_key_full) */
+	/* non-NULL: only the light checks run (jobs run on the node), and why; such a result is
+	 * never saved as last-report.json (a prolog must not reuse it) and never resumes a node */
+	const char *light_only;
 };
 
 /* How the result was obtained. */

@@ -265,5 +265,53 @@ fi
 run_node unknown n9 health
 check "health for a node slurmctld does not know exits 0 when healthy (exit $RC)" test "$RC" -eq 0
 expect_grep "and logs the failed lookup" "node lookup failed" "$T_TMP/unknown.err"
+check "an unknown node gets only the light checks (jobs may run there)" \
+	grep -q '"note":"light checks only' "$T_TMP/unknown.out"
+
+# ---- 11. busy node: the health check runs only checks that cannot disturb the job ------------
+# HealthCheckNodeState=ANY (etc/slurm.conf.snippet) runs it next to jobs. With a job running on
+# n1 and a fault that fails every heavy check (fi_getinfo), health must pass on the light checks
+# and say so; the periodic health check must not drain n1; once idle, the full checks run again.
+
+run_capture busyjob timeout 20 sbatch --parsable -w n1 -N1 -n1 -o /dev/null --wrap 'sleep 40'
+jid=$(cat "$T_TMP/busyjob.out")
+if wait_for 40 sh -c "[ \"\$(timeout 10 squeue -h -j '$jid' -o %T 2>/dev/null)\" = RUNNING ]"; then
+	ok "a job runs on n1 (job $jid, n1 $(node_state n1))"
+else
+	not_ok "job $jid running on n1 (state $(job_state "$jid"))"; show_logs
+fi
+sh "$CLUSTER" fault "$D" n1 "EFA_FAULT=getinfo_fail"
+# the job's prolog left a fresh full result, which health may reuse (min(CacheTTL, 30 s)):
+# without it, health must run, and run only the light checks
+rm -f "$(state_json n1)"
+run_node busy n1 health
+grep -q '"note":"light checks only' "$T_TMP/busy.out" || { diag < "$T_TMP/busy.out"; tail -5 "$T_TMP/busy.err" | diag; }
+check "health on the busy node with a heavy-check fault exits 0 (exit $RC)" test "$RC" -eq 0
+check "the report says only the light checks ran, and why" \
+	grep -q '"note":"light checks only (limits, devices, counters): jobs are running on this node' "$T_TMP/busy.out"
+check "provider, loopback and gpu are reported not run" \
+	test "$(json_get "$T_TMP/busy.out" "sorted(c['name'] for c in j['checks'] if c.get('skipped') and c['detail'].startswith('not run: jobs are running'))")" = "['gpu', 'loopback', 'provider']"
+check "limits, devices and counters ran" \
+	test "$(json_get "$T_TMP/busy.out" "sorted(c['name'] for c in j['checks'] if not c['detail'].startswith('not run:'))")" = "['counters', 'devices', 'limits']"
+expect_grep "the log says light checks only" "light checks only: jobs are running" "$T_TMP/busy.err"
+sleep 6   # at least one periodic health check while the job runs
+check "the periodic health check did not drain the busy node ($(node_state n1), '$(node_reason n1)')" \
+	test -z "$(node_reason n1)"
+timeout 10 scancel "$jid" 2>/dev/null
+wait_for 30 job_done "$jid"
+if wait_for 30 state_matches n1 '^idle$'; then
+	run_node idle_full n1 health
+	check "on the idle node the full checks run and the fault fails them (exit $RC)" test "$RC" -eq 1
+	check "the provider check ran this time" \
+		test "$(json_get "$T_TMP/idle_full.out" "[c.get('skipped', False) for c in j['checks'] if c['name']=='provider'][0]")" = False
+else
+	not_ok "n1 idle after the job (state $(node_state n1))"
+fi
+sh "$CLUSTER" clear-fault "$D" n1
+if wait_for 60 state_matches n1 '^(idle|mixed|allocated)$'; then
+	ok "n1 back in service after the fault is gone"
+else
+	not_ok "n1 resumed (state $(node_state n1), reason '$(node_reason n1)')"
+fi
 
 done_testing
