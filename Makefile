@@ -1,7 +1,9 @@
 # efa-check -- find broken EFA nodes before jobs start.
 #
 #   make            build prolog/efa-check and spank/spank_efa_check.so in place
-#   make check      install missing build/test dependencies, run every test suite
+#   make check      install missing build/test dependencies, run every test suite on this
+#                   machine; PLATFORM="host trixie" adds Debian 13 (Slurm 24.11), PLATFORM=trixie
+#                   runs only that (tests/platform/README.md)
 #   make SLURM_HOME=/opt/slurm   build against a Slurm installed under a prefix (else pkg-config
 #                   slurm, else the system's headers and libslurm)
 #   make demo       install dependencies, build, boot a local test cluster, show the main job
@@ -129,7 +131,7 @@ TEST_HELPERS := $(TEST_HELPERS_SRCS:tests/helpers/%.c=$(B)/tests/helpers/%)
 all: prolog/efa-check $(if $(SPANK_SRCS),spank/spank_efa_check.so)
 
 deps:
-	@sh tests/deps.sh
+	@EFA_PLATFORMS="$(PLATFORM)" sh tests/deps.sh
 
 # ---- product ---------------------------------------------------------------
 
@@ -224,9 +226,18 @@ endif
 
 test-support: all $(FAULT_LIB) $(PERSONALITY_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
 
+# Platforms `make check` runs: host (this machine) and the Debian root filesystems in
+# tests/platform/<name>.conf (built with debootstrap, cached outside the repository).
+# Set on the command line only (make check PLATFORM="host trixie"): an environment variable
+# named PLATFORM (common in CI) is not taken. The default is this machine only until a full
+# trixie run is green on main (issue 10: the goal is both by default).
+PLATFORM    = host
+
 check: deps
+ifneq ($(filter host,$(PLATFORM)),)
 	@$(MAKE) --no-print-directory all test-support $(UNIT_BINS) $(SAN_BINS)
-	@sh tests/run-tests.sh
+endif
+	@EFA_PLATFORMS="$(PLATFORM)" sh tests/run-tests.sh
 
 check-unit: $(UNIT_BINS)
 	@sh tests/run-tests.sh unit

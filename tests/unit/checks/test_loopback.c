@@ -109,7 +109,11 @@ static void test_provider_tcp_found(void **state)
 	for (size_t i = 0; i < d.n; i++)
 		has_lo |= !strcmp(d.name[i], "lo");
 	assert_true(has_lo);
-	assert_non_null(strstr(c.detail, "libfabric 1."));
+	/* the libfabric of the platform the test is built on (1.17 on Debian 12, 2.1 on 13) */
+	char want[32];
+	snprintf(want, sizeof(want), "libfabric %d.%d", FI_MAJOR_VERSION, FI_MINOR_VERSION);
+	if (!strstr(c.detail, want))
+		fail_msg("detail '%s' does not name %s", c.detail, want);
 	fabric_domains_free(&d);
 	assert_null(d.name);
 }
