@@ -2,8 +2,10 @@
 # Hostile inputs (issue 6, hardening): very long values, control characters, a hostlist that
 # would expand to millions of names, a symlinked StateDir, config files that are writable by
 # others, FIFOs or directories, a symlinked sysfs port state file, and names with quotes,
-# backslashes and control characters in the JSON report. Every call is bounded by `timeout`:
-# a hang is exit 124, a crash is exit >= 128; both fail the test that expected 2 (or 0/1).
+# backslashes and control characters in the JSON report; and (issue 15) the refused attacks of
+# an unprivileged user on the real test cluster (environment, option values, drain/resume,
+# MetricsFile symlink). Every call is bounded by `timeout`: a hang is exit 124, a crash is
+# exit >= 128; both fail the test that expected 2 (or 0/1).
 . "$(dirname "$0")/../lib.sh"
 
 H=$T_TMP/h
@@ -244,5 +246,217 @@ sys.exit(0 if len(e) == 1 and "SLURMD_NODENAME" in e[0] and all(0x20 <= ord(c) <
 bounded j5 30 "$EFA_CHECK" env --config "$H/ok.conf" --format json --no-cache
 expect_rc "env --format json" 0 j5
 valid_json j5
+
+# --- refused attacks on the real test cluster, as an unprivileged user (issue 15) -------
+# A user's environment never reaches a root efa-check; hostile option values are refused by
+# srun before any allocation; a user's prolog/health/cross never drains or resumes; a symlink
+# planted at the MetricsFile path is replaced, its target untouched. Each attack has a control
+# that shows the test would see it succeed (the library writes a marker when root loads it;
+# the same health run as root does drain).
+CLUSTER=$TOP/tests/cluster/cluster.sh
+PLUGIN=$TOP/spank/spank_efa_check.so
+D=$T_TMP/cluster
+HUSER=efahostile
+cluster_ok=yes
+if [ "$(id -u)" -ne 0 ] || [ ! -f "$PLUGIN" ] || [ ! -f "$FAULT_LIB" ] || ! command -v srun >/dev/null ||
+	! command -v runuser >/dev/null || ! command -v "${CC:-cc}" >/dev/null; then
+	ok "cluster attacks # SKIP need root, runuser, a C compiler, srun and $PLUGIN (make all test-support)"
+	cluster_ok=no
+fi
+if [ "$cluster_ok" = yes ] && ! id -u "$HUSER" >/dev/null 2>&1; then
+	# a system user without a home or a login shell; kept between runs (other runs may use it)
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$HUSER" \
+		>/dev/null 2>&1 || id -u "$HUSER" >/dev/null 2>&1 || { not_ok "useradd $HUSER"; cluster_ok=no; }
+fi
+
+cluster_cleanup() { sh "$CLUSTER" stop "$D" >/dev/null 2>&1; rm -rf "$T_TMP"; }
+# as_user CMD...: CMD as $HUSER with only the variables given (env -i), from $T_TMP
+as_user() { runuser -u "$HUSER" -- env -i HOME=/tmp SLURM_CONF="$SLURM_CONF" "$@"; }
+u_state() { timeout 10 sinfo -h -N -n "$1" -o '%T' 2>/dev/null | head -1; }
+u_reason() { timeout 10 sinfo -R -h -N -n "$1" -o '%E' 2>/dev/null | head -1; }
+user_job_id() { as_user PATH=/usr/bin:/bin timeout 30 srun -N1 -w n1 sh -c 'echo $SLURM_JOB_ID' 2>/dev/null; }
+
+if [ "$cluster_ok" = yes ]; then
+	trap cluster_cleanup EXIT
+	chmod 0755 "$T_TMP"
+	mkdir -p "$D/metrics" "$H/user" "$H/evbin" "$H/evlib"
+	chown "$HUSER" "$H/user"
+	cat > "$H/cluster.conf" <<EOF
+Provider=tcp
+Domains=lo
+Timeout=20
+MinMemlock=4M
+LoopbackIterations=5
+OnFail=drain
+Resume=yes
+NodeName=n1 MetricsFile=$D/metrics/n1.prom
+EOF
+	chmod 0644 "$H/cluster.conf"
+	# The user's library: a marker in $H (root only can write there) when a root process
+	# loads it, one in $H/user when the user's own processes do (the control).
+	cat > "$H/evil.c" <<EOF
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void evil(void)
+{
+	char p[512], exe[256] = "";
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) exe[n] = 0;
+	snprintf(p, sizeof(p), geteuid() == 0 ? "$H/ROOT-MARKER.%d" : "$H/user/user-marker.%d", (int)getpid());
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) { dprintf(fd, "%s\n", exe); close(fd); }
+}
+EOF
+	if ! "${CC:-cc}" -shared -fPIC -o "$H/libevil.so" "$H/evil.c" 2>"$T_TMP/evilcc.err"; then
+		not_ok "build the user's preload library"; diag < "$T_TMP/evilcc.err"; cluster_ok=no
+	fi
+	cp "$H/libevil.so" "$H/evlib/libfabric.so.1" 2>/dev/null
+	cp "$H/libevil.so" "$H/evlib/libjson-c.so.5" 2>/dev/null
+	# The user's PATH programs: a marker when root runs them, then the real program.
+	for prog in sh bash dash env efa-check scontrol sinfo timeout true hostname cat date mkdir \
+		rm mv ln id sed grep tr; do
+		printf '#!/bin/sh\n[ "$(/usr/bin/id -u)" = 0 ] && /usr/bin/touch "%s/ROOT-MARKER.path-%s"\nfor d in /usr/bin /bin /usr/sbin /sbin; do [ -x "$d/%s" ] && exec "$d/%s" "$@"; done\nexit 127\n' \
+			"$H" "$prog" "$prog" "$prog" > "$H/evbin/$prog"
+		chmod 0755 "$H/evbin/$prog"
+	done
+	printf '/usr/bin/touch "%s/ROOT-MARKER.bash_env.$(/usr/bin/id -u)"\n' "$H" > "$H/bashenv.sh"
+	cp "$H/bashenv.sh" "$H/shenv.sh"
+	chmod 0644 "$H/bashenv.sh" "$H/shenv.sh"
+	chmod -R a+rX "$H/evbin" "$H/evlib" "$H/libevil.so"
+fi
+if [ "$cluster_ok" = yes ]; then
+	# control: the library and a PATH program do write the root marker when root uses them
+	LD_PRELOAD=$H/libevil.so /bin/true
+	env PATH="$H/evbin:/usr/bin:/bin" hostname >/dev/null
+	check "control: the user's library and PATH program leave a marker when root runs them" \
+		sh -c "ls '$H' | grep -q '^ROOT-MARKER\.[0-9]' && test -e '$H/ROOT-MARKER.path-hostname'"
+	rm -f "$H"/ROOT-MARKER.*
+	if ! timeout 180 sh "$CLUSTER" start "$D" --nodes 3 --efa-conf "$H/cluster.conf" \
+		--plugin "efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf timeout=40" \
+		>"$T_TMP/start.log" 2>&1; then
+		not_ok "test cluster starts with the plugin"; diag < "$T_TMP/start.log"; cluster_ok=no
+	else
+		ok "test cluster (3 nodes, plugin, Provider=tcp) is up"
+		. "$D/env"
+		cd "$T_TMP" || exit 1
+	fi
+fi
+
+if [ "$cluster_ok" = yes ]; then
+	# Sample the environment of every root efa-check process (the cluster's wrapper and the
+	# binary, with its workers) while the user's steps run.
+	python3 - "$T_TMP/environs" 90 <<'EOF' &
+import os, sys, time
+out, end = sys.argv[1], time.time() + float(sys.argv[2])
+seen = {}
+while time.time() < end and not os.path.exists(out + ".stop"):
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or p in seen:
+            continue
+        try:
+            if os.stat("/proc/" + p).st_uid != 0:
+                continue
+            argv = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
+            exe = os.readlink("/proc/%s/exe" % p)
+            if not (exe.endswith("/prolog/efa-check") or any(a.endswith(b"/bin/efa-check") for a in argv[:2])):
+                continue
+            seen[p] = open("/proc/%s/environ" % p, "rb").read().replace(b"\0", b"\n")
+        except OSError:
+            pass
+    time.sleep(0.02)
+with open(out, "wb") as f:
+    for p, e in seen.items():
+        f.write(b"== pid %s\n" % p.encode() + e)
+EOF
+	sampler=$!
+	hostile_env="LD_PRELOAD=$H/libevil.so
+LD_LIBRARY_PATH=$H/evlib
+PATH=$H/evbin:/usr/bin:/bin
+IFS=/EVIL
+BASH_ENV=$H/bashenv.sh
+ENV=$H/shenv.sh
+FI_PROVIDER=nosuchprovEVIL
+FI_LOG_LEVEL=EVIL
+FI_TCP_IFACE=evil0EVIL
+FI_OFI_RXM_BUFFER_SIZE=1
+NCCL_DEBUG=EVIL
+NCCL_NET_PLUGIN=$H/libevil.so
+SLURMD_NODENAME=n9EVIL"
+	for i in 1 2 3; do
+		# shellcheck disable=SC2086 # one word per line
+		(IFS='
+'; as_user $hostile_env timeout 60 srun -N3 --efa-check true) >"$T_TMP/envatk$i.out" 2>"$T_TMP/envatk$i.err"
+		RC=$?
+		expect_rc "srun --efa-check with the user's LD_PRELOAD/LD_LIBRARY_PATH/PATH/IFS/BASH_ENV/FI_*/NCCL_*/SLURMD_NODENAME (run $i): the healthy nodes pass" 0 envatk$i
+	done
+	: > "$T_TMP/environs.stop"
+	wait "$sampler"
+	check "the user's own processes did load the library (control: $(ls "$H/user" | wc -l) markers)" \
+		test -n "$(ls "$H/user")"
+	check "no root process loaded the user's library, ran a PATH program or read BASH_ENV/ENV" \
+		test -z "$(ls "$H" | grep ROOT-MARKER)"
+	ls "$H" | grep ROOT-MARKER | head | diag
+	nsamp=$(grep -c '^== pid' "$T_TMP/environs" 2>/dev/null || echo 0)
+	if [ "$nsamp" -gt 0 ]; then
+		check "no user variable in the environment of the $nsamp root efa-check processes sampled" \
+			sh -c "! grep -Eq 'EVIL|libevil|evlib|evbin|bashenv|shenv' '$T_TMP/environs'"
+		grep -E 'EVIL|libevil|evlib|evbin' "$T_TMP/environs" | head -5 | diag
+	else
+		ok "no user variable in root efa-check environments # SKIP no root efa-check process was caught running"
+	fi
+	check "no check ran under the user's SLURMD_NODENAME" \
+		sh -c "! grep -q 'n9EVIL' '$D/log/efa-check-calls.log'"
+	check "the checks did run (the wrapper logged local runs on n1-n3)" \
+		test "$(grep -c 'efa-check local' "$D/log/efa-check-calls.log")" -ge 3
+
+	# Hostile option values: rejected by srun before allocation, no job id used.
+	before=$(user_job_id)
+	big=$(python3 -c "print('local' + 'A' * 120000)")
+	run_capture bigopt as_user PATH=/usr/bin:/bin timeout 30 srun -N1 "--efa-check=$big" true
+	check "a 120 KB --efa-check value is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	run_capture ctlopt as_user PATH=/usr/bin:/bin timeout 30 srun -N1 "--efa-check=$(printf 'local\001\033[2J')" true
+	check "a --efa-check value with control characters is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	run_capture nlopt as_user PATH=/usr/bin:/bin timeout 30 srun -N1 "--efa-check=$(printf 'local\ncross')" true
+	check "a --efa-check value with a newline is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	after=$(user_job_id)
+	check "no job was created for the three (job ids $before -> $after)" \
+		test -n "$before" -a -n "$after" -a "$after" -eq "$((before + 1))" 2>/dev/null
+	check "no control character from the value reached slurmd's or slurmctld's log" \
+		sh -c "! cat '$D'/log/slurm*.log | grep -q \"$(printf '\033')\\[2J\""
+
+	# Non-root prolog / health / cross never drain or resume.
+	timeout 10 scontrol update nodename=n2 state=drain reason="efa-check: planted by the test"
+	for sub in health prolog; do
+		run_capture "u_$sub" as_user PATH=/usr/bin:/bin SLURM_JOB_ID=1 timeout 60 \
+			"$EFA_CHECK" $sub --config "$D/etc/efa-check.conf" --node n1 --provider nosuchprov
+		echo "non-root $sub: exit $RC" | diag; head -3 "$T_TMP/u_$sub.err" | diag
+		check "non-root '$sub --provider nosuchprov' on n1: n1 not drained (state $(u_state n1))" \
+			sh -c "u=\$(timeout 10 sinfo -h -N -n n1 -o '%T'); case \$u in *drain*) exit 1;; esac"
+		run_capture "u_${sub}_resume" as_user PATH=/usr/bin:/bin SLURM_JOB_ID=1 timeout 60 \
+			"$EFA_CHECK" $sub --config "$D/etc/efa-check.conf" --node n2
+		check "non-root healthy '$sub' on n2: its efa-check drain is not resumed ($(u_state n2): $(u_reason n2))" \
+			sh -c "timeout 10 sinfo -R -h -N -n n2 -o '%E' | grep -q 'planted by the test'"
+	done
+	run_capture u_cross as_user PATH=/usr/bin:/bin timeout 120 srun -N2 -w n1,n3 --mpi=pmix \
+		"$EFA_CHECK" cross --config "$D/etc/efa-check.conf" --provider nosuchprov
+	check "non-root cross with a failing provider: n1 and n3 not drained ($(u_state n1), $(u_state n3))" \
+		sh -c "! timeout 10 sinfo -h -N -n n1,n3 -o '%T' | grep -q drain"
+	check "non-root cross did run (it failed: exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	# control: the same health run as root drains (so the tests above would see a drain)
+	run_capture r_health timeout 60 "$EFA_CHECK" health --config "$D/etc/efa-check.conf" --node n3 --provider nosuchprov
+	check "control: root 'health --provider nosuchprov' drains n3 ($(u_state n3): $(u_reason n3))" \
+		sh -c "timeout 10 sinfo -R -h -N -n n3 -o '%E' | grep -q '^efa-check:'"
+	timeout 10 scontrol update nodename=n2,n3 state=resume >/dev/null 2>&1
+
+	# A symlink planted at the MetricsFile path is replaced; its target is untouched.
+	echo VICTIM > "$H/victim"
+	ln -s "$H/victim" "$D/metrics/n1.prom"
+	run_capture metln timeout 60 "$D/bin/efa-check" health --node n1
+	check "symlink at MetricsFile: replaced by a regular file" \
+		test -f "$D/metrics/n1.prom" -a ! -L "$D/metrics/n1.prom"
+	expect_grep "symlink at MetricsFile: the new file has the metrics" '^efa_check_ok ' "$D/metrics/n1.prom"
+	check "symlink at MetricsFile: its target is untouched" test "$(cat "$H/victim")" = VICTIM
+fi
 
 done_testing
