@@ -1,8 +1,10 @@
 #!/bin/sh
-# bench/cross.sh -- `efa-check cross` on the Slurm test cluster (tests/cluster/cluster.sh, 6 nodes,
-# tcp on lo): wall time of `srun ... efa-check cross` for 2, 4 and 6 nodes (median of RUNS); the
+# bench/cross.sh -- `efa-check cross` on the Slurm test cluster on the multi-host fabric
+# (tests/cluster/cluster.sh --fabric, 6 nodes, each in its own network namespace, tcp over its
+# data0 link): wall time of `srun ... efa-check cross` for 2..6 nodes (median of RUNS); the
 # number of rounds the scheduler gives for N = 2 .. 4096 (`efa-check cross --print-schedule N`);
-# blame accuracy over the fault scenarios (bad nodes found, healthy nodes wrongly blamed).
+# blame accuracy over the fault scenarios (real network faults from `cluster.sh net`, a hung
+# rank and the NCCL double's faults per node: bad nodes found, healthy nodes wrongly blamed).
 # Prints a Markdown table and one JSON line ({"bench":"cross",...}). Needs `make test-support`.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,9 +17,9 @@ C=$T/cluster
 trap 'sh "$CLUSTER" stop "$C" >/dev/null 2>&1; rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
 
-sh "$CLUSTER" start "$C" --nodes 6 >/dev/null 2>&1 || { echo "bench/cross.sh: cluster did not start" >&2; exit 1; }
+sh "$CLUSTER" start "$C" --nodes 6 --fabric >/dev/null 2>&1 || { echo "bench/cross.sh: cluster did not start" >&2; exit 1; }
 . "$C/env"
-printf 'Provider=tcp\nDomains=lo\nTimeout=20\nOnFail=log\nNcclLibrary=%s\nCudaLibrary=%s\nNcclBytes=1048576\n' \
+printf 'Provider=tcp\nDomains=data0\nTimeout=20\nOnFail=log\nNcclLibrary=%s\nCudaLibrary=%s\nNcclBytes=1048576\n' \
 	"$DOUBLE" "$DOUBLE" > "$C/etc/efa-check.conf"
 chmod 600 "$C/etc/efa-check.conf"
 mkdir -p "$T/nccl"
@@ -35,7 +37,7 @@ run_cross() { # nodelist [env...] -> JSON in $T/out.json, wall ms in $WALL
 
 # ---- wall time ------------------------------------------------------------------------
 walls=""
-for n in 2 4 6; do
+for n in 2 3 4 5 6; do
 	: > "$T/w$n"
 	for _ in $(seq "$RUNS"); do run_cross "n[1-$n]"; echo "$WALL" >> "$T/w$n"; done
 	eval "wall_$n=$(bench_median "$T/w$n" %d)"
@@ -55,13 +57,18 @@ done
 # ---- blame accuracy -------------------------------------------------------------------
 # scenario: name, nodelist, truly bad nodes, env, fault lines per node (node:"K=V ...")
 found=0 wrong=0 expected=0 scen=0 detail=""
+# a fault is "NODE:K=V ..." (the node's fault file) or "net:ACTION ARGS" (cluster.sh net)
 scenario() { # name nodelist bad env faults...
 	name=$1 nl=$2 bad=$3 envs=$4; shift 4
-	for f in "$@"; do sh "$CLUSTER" fault "$C" "${f%%:*}" "${f#*:}"; done
+	for f in "$@"; do
+		# shellcheck disable=SC2086 # net actions are words
+		case $f in net:*) sh "$CLUSTER" net "$C" ${f#net:} ;; *) sh "$CLUSTER" fault "$C" "${f%%:*}" "${f#*:}" ;; esac
+	done
 	# shellcheck disable=SC2086
 	run_cross "$nl" $envs
 	got=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1])).get("bad_nodes", [])))' "$T/out.json" 2>/dev/null)
-	for f in "$@"; do sh "$CLUSTER" clear-fault "$C" "${f%%:*}"; done
+	for f in "$@"; do case $f in net:*) ;; *) sh "$CLUSTER" clear-fault "$C" "${f%%:*}" ;; esac; done
+	sh "$CLUSTER" net "$C" clear
 	scen=$((scen + 1))
 	for b in $bad; do expected=$((expected + 1)); case " $got " in *" $b "*) found=$((found + 1)) ;; esac; done
 	for g in $got; do case " $bad " in *" $g "*) ;; *) wrong=$((wrong + 1)) ;; esac; done
@@ -69,22 +76,19 @@ scenario() { # name nodelist bad env faults...
 "
 }
 scenario healthy "n[1-6]" "" "X=1"
-scenario "isolated node" "n[1-6]" "n4" "X=1" "n4:EFA_FAULT_CROSS=isolate"
-scenario "two isolated nodes" "n[1-6]" "n2 n5" "X=1" "n2:EFA_FAULT_CROSS=isolate" "n5:EFA_FAULT_CROSS=isolate"
-scenario "bad link n1-n2" "n[1-4]" "" "X=1" \
-	"n1:FI_TCP_PORT_LOW_RANGE=41200 FI_TCP_PORT_HIGH_RANGE=41209 EFA_FAULT_CROSS=block_ports EFA_FAULT_CROSS_PORTS=41210-41219" \
-	"n2:FI_TCP_PORT_LOW_RANGE=41210 FI_TCP_PORT_HIGH_RANGE=41219 EFA_FAULT_CROSS=block_ports EFA_FAULT_CROSS_PORTS=41200-41209"
+scenario "isolated node" "n[1-6]" "n4" "X=1" "net:isolate n4"
+scenario "two isolated nodes" "n[1-6]" "n2 n5" "X=1" "net:isolate n2" "net:isolate n5"
+scenario "data link down" "n[1-6]" "n3" "X=1" "net:down n3"
+scenario "bad link n1-n2 (one-way drop)" "n[1-4]" "" "X=1" "net:drop n1 n2"
 scenario "hung rank" "n[1-4]" "n3" "X=1" "n3:EFA_FAULT_CROSS=hang"
 scenario "nccl wrong result" "n[1-4]" "n2" "EFA_TEST_GPUS=2" "n2:EFA_TEST_NCCL_WRONG=1"
 scenario "nccl hung rank" "n[1-4]" "n4" "EFA_TEST_GPUS=2" "n4:EFA_TEST_NCCL_HANG=allreduce"
 
-echo "## efa-check cross on the test cluster (tcp on lo, Timeout=20, median of $RUNS)"
+echo "## efa-check cross on the test fabric (tcp over each node's data0 link, Timeout=20, median of $RUNS)"
 echo
 echo "| nodes | wall time (ms) |"
 echo "| --- | --- |"
-echo "| 2 | $wall_2 |"
-echo "| 4 | $wall_4 |"
-echo "| 6 | $wall_6 |"
+for n in 2 3 4 5 6; do eval "echo \"| $n | \$wall_$n |\""; done
 echo
 echo "| N | rounds | peers per node | links |"
 echo "| --- | --- | --- | --- |"
@@ -95,4 +99,4 @@ echo "| --- | --- | --- | --- |"
 printf '%s' "$detail"
 echo
 echo "blame: $found/$expected bad nodes found, $wrong healthy nodes wrongly blamed, $scen scenarios"
-echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"4\": $wall_4, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}}"
+echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"3\": $wall_3, \"4\": $wall_4, \"5\": $wall_5, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}}"

@@ -1,9 +1,9 @@
 #!/bin/sh
-# make demo: efa-check on this machine, then on a local Slurm test cluster (4 slurmd on
-# loopback, tcp provider standing in for efa): srun --efa-check on healthy nodes, one node made
+# make demo: efa-check on this machine, then on a local Slurm test cluster (4 slurmd, each in
+# its own network namespace on the test fabric, tcp over its data0 link standing in for efa): srun --efa-check on healthy nodes, one node made
 # faulty below the product (a preloaded fault library), the step failing with that node named,
 # the prolog draining it with a precise reason in sinfo -R, the health check resuming it, and
-# the cross-node test naming a bad node.
+# the cross-node test naming a node whose data link drops everything (nftables on the fabric).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 CLUSTER=$TOP/tests/cluster/cluster.sh
@@ -36,8 +36,9 @@ say "   a p4d node's sysfs with one EFA device missing (fixture), provider efa (
 printf 'Provider=efa\nTimeout=20\nMinMemlock=%s\nExpectedGPUs=0\n' "$minmem" > "$D/efa.conf"; chmod 0644 "$D/efa.conf"
 run "$EFA_CHECK" local --config "$D/efa.conf" --sysfs-root "$TOP/tests/fixtures/sysfs/p4d-missing-one"
 
-say "2. boot a local Slurm cluster: munge, slurmctld, 4 slurmd on 127.0.0.1, the plugin, Prolog and HealthCheckProgram"
-sh "$CLUSTER" start "$D/c" --nodes 4 --efa-conf "$conf" --prolog --healthcheck --healthcheck-interval 5 \
+say "2. boot a local Slurm cluster: munge, slurmctld, 4 slurmd each in its own network namespace, the plugin, Prolog and HealthCheckProgram"
+sed 's/^Domains=lo$/Domains=data0/' "$conf" > "$D/cluster.conf"; chmod 0644 "$D/cluster.conf"
+sh "$CLUSTER" start "$D/c" --nodes 4 --fabric --efa-conf "$D/cluster.conf" --prolog --healthcheck --healthcheck-interval 5 \
 	--plugin "efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf" || exit 1
 . "$D/c/env"
 run sinfo
@@ -67,13 +68,13 @@ say "6. srun --efa-check=cross: cross-node RDMA over PMIx, rank 0 blames nodes, 
 sh "$CLUSTER" clear-fault "$D/c" n3 >/dev/null 2>&1
 sh "$CLUSTER" wait-idle "$D/c" 30 >/dev/null 2>&1
 run timeout 90 srun -N4 --efa-check=cross hostname
-say "   n2 can reach no peer (its libfabric sockets are cut below the product): only n2 is blamed"
-run sh "$CLUSTER" fault "$D/c" n2 "EFA_FAULT_CROSS=isolate"
+say "   n2 can reach no peer (nftables drops every packet of its data link): only n2 is blamed"
+run sh "$CLUSTER" net "$D/c" isolate n2
 say "   srun --efa-check=cross: the user's command runs nowhere, n2 is named and drained"
 run timeout 90 srun -N4 --efa-check=cross hostname
 run timeout 10 sinfo -R -o "%60E %N"
 say "   the fault is gone: the health check resumes n2 (it only ever resumes efa-check's own drains)"
-sh "$CLUSTER" clear-fault "$D/c" n2
+sh "$CLUSTER" net "$D/c" clear
 sh "$CLUSTER" wait-idle "$D/c" 60 >/dev/null 2>&1
 run timeout 10 sinfo
 

@@ -359,8 +359,15 @@ static int test_latency(struct xdom *d, struct xpeer *p, int slot, int64_t dl)
 	int64_t t0 = now_us();
 	int ret = 0;
 
-	for (int i = 0; i < XLAT_ITERS && !ret; i++)
+	int i;
+
+	for (i = 0; i < XLAT_ITERS && !ret; i++)
 		ret = rma_once(d, p, &p->read, slot, false, local_buf(d, slot, 1), 8, dl);
+	/* Round trips that completed before the deadline measure a slow link, not a dead one. */
+	if (ret == -FI_ETIMEDOUT && i > 1) {
+		p->lat_us = (double)(now_us() - t0) / (i - 1);
+		return 0;
+	}
 	if (ret) {
 		peer_fail(d, p, "RMA read (latency): %s", err_name(ret));
 		return ret;
@@ -409,12 +416,17 @@ static int test_bandwidth(struct xdom *d, struct xpeer *p, int slot, int64_t dl)
 	}
 	if (!ret && p->bw_err)
 		ret = -p->bw_err;
+	/* A link that moved data but not all of it by its deadline is slow, not dead: measure it
+	 * on what completed (the slow-node judgement needs its figure; a dead link completes
+	 * nothing). */
+	if (ret == -FI_ETIMEDOUT && !p->bw_err && p->bw_done > 0)
+		ret = 0;
 	if (ret) {
 		peer_fail(d, p, "RMA write (bandwidth): %s", err_name(ret));
 		return ret;
 	}
 	us = now_us() - t0;
-	p->gbps = us > 0 ? (double)d->tsize * XBW_ITERS * 8.0 / ((double)us * 1000.0) : 0.0;
+	p->gbps = us > 0 ? (double)d->tsize * p->bw_done * 8.0 / ((double)us * 1000.0) : 0.0;
 	if (d->cfg->min_link_gbps > 0 && p->gbps < d->cfg->min_link_gbps)
 		peer_fail(d, p, "%.2f Gb/s below MinLinkGbps=%g", p->gbps, d->cfg->min_link_gbps);
 	return 0;
@@ -436,21 +448,27 @@ static void send_done(struct xdom *d, struct xpeer *p, int slot, int64_t dl)
 /* Completion waits are capped per operation, so one dead peer cannot eat the whole round. */
 #define XOP_CAP_MS 3000
 
-static void link_test(struct xdom *d, int slot, int64_t round_dl)
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* share_dl: this link's fair share of the round (run_round). A dead peer costs at most that
+ * (first contact is capped by it); a live one gets the usual per-operation cap for the
+ * functional tests, and its bandwidth is measured within the share (on what completed). */
+static void link_test(struct xdom *d, int slot, int64_t share_dl, int64_t round_dl)
 {
 	struct xpeer *p = &d->peer[slot];
-	int64_t dl = now_ms() + XOP_CAP_MS < round_dl ? now_ms() + XOP_CAP_MS : round_dl;
+	int64_t dl = min64(now_ms() + XOP_CAP_MS, round_dl);
 	int ret;
 
 	p->tested = true;
 	p->ok = true;
-	ret = test_message(d, p, slot, dl);
+	ret = test_message(d, p, slot, min64(dl, share_dl));
 	if (!ret)
 		ret = test_rma_verify(d, p, slot, dl);
 	if (!ret)
 		ret = test_latency(d, p, slot, dl);
 	if (!ret)
-		ret = test_bandwidth(d, p, slot, round_dl);
+		ret = test_bandwidth(d, p, slot, min64(round_dl, share_dl > now_ms() + 300 ? share_dl
+										 : now_ms() + 300));
 	if (ret == -FI_ETIMEDOUT)
 		p->dead = true;
 	send_done(d, p, slot, now_ms() + 200 < round_dl ? now_ms() + 200 : round_dl);
@@ -479,8 +497,9 @@ static void round_finish(struct xdom *d, const int *slots, int n)
 			peer_fail(d, p, "no message from %s (peer silent)", peer_name(d, p->rank));
 		else if (!p->test_ok)
 			peer_fail(d, p, "message data mismatch");
-		else if (!p->got_done)
-			peer_fail(d, p, "%s did not finish its tests", peer_name(d, p->rank));
+		/* A peer whose test message arrived but whose own tests did not finish in time is
+		 * alive and slow (e.g. its bandwidth to a throttled node): our own tests judge the
+		 * link; a peer that hangs afterwards has no results and is judged by that. */
 	}
 }
 
@@ -497,9 +516,18 @@ static void run_round(struct xdom *d, int r)
 		if (s >= 0)
 			slots[n++] = s;
 	}
-	for (int i = 0; i < n; i++)
-		if (d->peer[slots[i]].usable)
-			link_test(d, slots[i], dl);
+	/* The links of a round are tested one after the other: each gets a fair share of what is
+	 * left of the round, so a dead peer (whose waits run to their deadline) cannot starve the
+	 * healthy links tested after it into false timeouts. */
+	for (int i = 0, left = 0; i < n; i++, left = 0) {
+		for (int k = i; k < n; k++)
+			left += d->peer[slots[k]].usable;
+		if (d->peer[slots[i]].usable) {
+			int64_t t = now_ms();
+
+			link_test(d, slots[i], t + (dl > t ? (dl - t) / left : 0), dl);
+		}
+	}
 	while (!round_complete(d, slots, n) && now_ms() <= dl)
 		xdom_poll(d);
 	round_finish(d, slots, n);

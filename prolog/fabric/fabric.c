@@ -7,10 +7,15 @@
  */
 #include "fabric/fabric.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
@@ -182,8 +187,80 @@ void fabric_domains_free(struct fabric_domains *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->name[i]);
 	free(d->name);
+	free(d->loopback);
 	d->name = NULL;
+	d->loopback = NULL;
 	d->n = 0;
+}
+
+/* ---- loopback-only domains ------------------------------------------------------------ */
+
+bool fabric_ifname_loopback(const char *name)
+{
+	struct ifaddrs *ifa = NULL;
+	bool lo = false;
+
+	if (!name || getifaddrs(&ifa))
+		return false;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+		if (i->ifa_name && !strcmp(i->ifa_name, name) && (i->ifa_flags & IFF_LOOPBACK))
+			lo = true;
+	freeifaddrs(ifa);
+	return lo;
+}
+
+static bool sockaddr_loopback(const void *addr, size_t len)
+{
+	const struct sockaddr *sa = addr;
+
+	if (!addr || len < sizeof(sa->sa_family))
+		return false;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)addr)->sin6_addr);
+	return false;
+}
+
+/*
+ * The tcp provider (libfabric 1.17 prov/util/src/util_getinfo.c, util_getinfo_ifs and
+ * util_set_netif_names) gives one fi_info per usable interface address, the domain named after
+ * the interface and src_addr its address: `lo` is one of them, and on a real node it can only
+ * ever reach the node itself.
+ */
+static bool domain_loopback(const char *name, const struct fi_info *info)
+{
+	bool seen = false;
+
+	if (fabric_ifname_loopback(name))
+		return true;
+	for (const struct fi_info *cur = info; cur; cur = cur->next) {
+		if (!cur->domain_attr->name || strcmp(cur->domain_attr->name, name))
+			continue;
+		if (cur->addr_format != FI_SOCKADDR && cur->addr_format != FI_SOCKADDR_IN &&
+		    cur->addr_format != FI_SOCKADDR_IN6)
+			return false;
+		if (!sockaddr_loopback(cur->src_addr, cur->src_addrlen))
+			return false;
+		seen = true;
+	}
+	return seen;
+}
+
+static int mark_loopback(struct fabric_domains *d, const struct fi_info *info)
+{
+	free(d->loopback);
+	d->loopback = calloc(d->n ? d->n : 1, sizeof(*d->loopback));
+	if (!d->loopback)
+		return -1;
+	for (size_t i = 0; i < d->n; i++)
+		d->loopback[i] = domain_loopback(d->name[i], info);
+	return 0;
+}
+
+bool fabric_domain_loopback_only(const struct fabric_domains *d, size_t i)
+{
+	return d && d->loopback && i < d->n && d->loopback[i];
 }
 
 static void names_join(const struct fabric_domains *d, char *buf, size_t size)
@@ -352,6 +429,8 @@ int fabric_provider_check(const char *provider, char *const *want, size_t nwant,
 			goto nomem;
 	}
 	first_fabric(info, domains);
+	if (mark_loopback(domains, info))
+		goto nomem;
 	if (c->status != CHECK_FAIL)
 		describe_domains(provider, layered, domains, c);
 	ret = c->status == CHECK_FAIL ? -1 : 0;

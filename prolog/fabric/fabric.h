@@ -12,8 +12,11 @@
 struct check_result;
 struct fi_info;
 
+#include <stdbool.h>
+
 struct fabric_domains {
 	char **name;       /* domain names as fi_getinfo returns them ("lo", "rdmap16s27-rdm") */
+	bool *loopback;    /* per name: loopback-only (fabric_domain_loopback_only); may be NULL */
 	size_t n;
 	char fabric[64];   /* fabric of the first entry: the one jobs get (efa-direct, efa) */
 };
@@ -56,6 +59,15 @@ void fabric_domains_free(struct fabric_domains *d);
 #define FABRIC_TEST_QUEUE_STR "128"
 /* rxm eager buffer size for a test (see fabric_prepare_env). */
 #define FABRIC_TEST_RXM_BUFFER_STR "4096"
+
+/* Is this name a network interface with IFF_LOOPBACK ("lo")? */
+bool fabric_ifname_loopback(const char *name);
+
+/* Is domain i of d bound to loopback only, so that it can never carry a cross-node link?
+ * True when its name is a loopback interface (the tcp/udp/sockets providers name a domain
+ * after its interface) or when every address fi_getinfo gave the domain is in 127.0.0.0/8
+ * or ::1, whatever the provider. Filled by fabric_provider_check. */
+bool fabric_domain_loopback_only(const struct fabric_domains *d, size_t i);
 
 /* Environment libfabric needs for a node-local test of provider (for efa:
  * FI_EFA_ENABLE_SHM_TRANSFER=0 so traffic crosses the NIC; for rxm-based providers the

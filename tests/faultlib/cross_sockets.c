@@ -2,22 +2,21 @@
  * cross_sockets.c -- fault modes for the cross-node tests (test infrastructure, not product).
  *
  * Part of libefa-fault.so, preloaded by the test cluster's wrapper into one node's efa-check.
- * These modes act one layer below libfabric's tcp provider, on the libc socket calls it
- * makes, so they break a node or a link the way a dead NIC or a security group would. They
- * touch only AF_INET/AF_INET6 sockets: PMIx talks to slurmstepd over a unix socket and is
- * left alone. This file interposes only connect, accept, accept4, send and sendmsg; other
- * fault modes of the library live in their own files and interpose other functions.
- * Only calls made from inside libfabric are affected (PMIx's own TCP connection to the
- * PMIx server, and everything else in the process, pass through).
+ * This mode acts one layer below libfabric's tcp provider, on the libc socket calls it
+ * makes. It touches only AF_INET/AF_INET6 sockets: PMIx talks to slurmstepd over a unix
+ * socket and is left alone. This file interposes only connect, send and sendmsg; other fault
+ * modes of the library live in their own files and interpose other functions. Only calls
+ * made from inside libfabric are affected (PMIx's own TCP connection to the PMIx server, and
+ * everything else in the process, pass through).
  *
- *   EFA_FAULT_CROSS=isolate       every TCP connect fails (ECONNREFUSED) and every accepted
- *                                 TCP connection is closed: the node reaches nobody
- *   EFA_FAULT_CROSS=block_ports   TCP connects to a port in EFA_FAULT_CROSS_PORTS=LO-HI fail:
- *                                 with the peer's endpoint pinned to that range
- *                                 (FI_TCP_PORT_LOW_RANGE/HIGH_RANGE in the peer's fault file)
- *                                 and the reverse rule on the peer, one link is dead
  *   EFA_FAULT_CROSS=hang          the first TCP connect/send/sendmsg blocks forever: a rank
  *                                 hung below the product
+ *
+ * A dead node, a dead link, a one-way drop, a security group that drops the data traffic and
+ * a slow node are real network conditions on the test fabric (tests/cluster/fabric.sh,
+ * `cluster.sh net`), no longer socket cuts here. A process that hangs is not something a
+ * network can do (a dropped packet ends in a timeout the product sees as a dead link), so
+ * this mode stays.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,25 +53,6 @@ static bool cross_fd_is_inet(int fd)
 	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && cross_inet_family(ss.ss_family);
 }
 
-static int cross_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return -1;
-}
-
-static bool cross_port_blocked(int port)
-{
-	const char *r = getenv("EFA_FAULT_CROSS_PORTS");
-	int lo, hi;
-
-	if (!r || sscanf(r, "%d-%d", &lo, &hi) != 2)
-		return false;
-	return port >= lo && port <= hi;
-}
-
 static void cross_hang(void)
 {
 	for (;;)
@@ -102,47 +82,10 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (!real)
 		*(void **)&real = cross_real("connect");
-	if (addr && cross_inet_family(addr->sa_family) && cross_from_libfabric(__builtin_return_address(0))) {
-		if (cross_is("hang"))
-			cross_hang();
-		if (cross_is("isolate") || (cross_is("block_ports") && cross_port_blocked(cross_port(addr)))) {
-			errno = ECONNREFUSED;
-			return -1;
-		}
-	}
+	if (addr && cross_inet_family(addr->sa_family) && cross_is("hang") &&
+	    cross_from_libfabric(__builtin_return_address(0)))
+		cross_hang();
 	return real(fd, addr, len);
-}
-
-static int cross_filter_accepted(int fd)
-{
-	if (fd >= 0 && cross_is("isolate") && cross_fd_is_inet(fd)) {
-		close(fd);
-		errno = EAGAIN;
-		return -1;
-	}
-	return fd;
-}
-
-int accept(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	static int (*real)(int, struct sockaddr *, socklen_t *);
-
-	if (!real)
-		*(void **)&real = cross_real("accept");
-	int r = real(fd, addr, len);
-
-	return cross_from_libfabric(__builtin_return_address(0)) ? cross_filter_accepted(r) : r;
-}
-
-int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
-{
-	static int (*real)(int, struct sockaddr *, socklen_t *, int);
-
-	if (!real)
-		*(void **)&real = cross_real("accept4");
-	int r = real(fd, addr, len, flags);
-
-	return cross_from_libfabric(__builtin_return_address(0)) ? cross_filter_accepted(r) : r;
 }
 
 ssize_t send(int fd, const void *buf, size_t len, int flags)

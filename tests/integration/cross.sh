@@ -1,10 +1,12 @@
 #!/bin/sh
-# `efa-check cross` on the real Slurm test cluster (tests/cluster/cluster.sh, 6 nodes, tcp on
-# lo): healthy passes; a node broken below the product is blamed alone (and drained with an
-# efa-check reason); one bad link is a link, not a node; a rank hung below the product is named
-# by the others within the deadline; the NCCL test double across nodes passes, and names the
-# node with a wrong result or a hung all-reduce. Faults come from libefa-fault.so
-# (tests/faultlib/cross_sockets.c) and the NCCL double's controls, per node via
+# `efa-check cross` on the real Slurm test cluster on the multi-host fabric (tests/cluster/
+# cluster.sh --fabric, 6 nodes, each in its own network namespace, tcp over its data0 link):
+# healthy passes; a node whose data link drops every packet is blamed alone (and drained with
+# an efa-check reason); one dead link is a link, not a node; a rank hung below the product is
+# named by the others within the deadline; the NCCL test double across nodes passes, and names
+# the node with a wrong result or a hung all-reduce. Network faults are real (nftables on the
+# data bridge, `cluster.sh net`); the hung rank comes from libefa-fault.so
+# (tests/faultlib/cross_sockets.c) and the NCCL faults from the double's controls, per node via
 # `cluster.sh fault`. Needs `make test-support`.
 . "$(dirname "$0")/../lib.sh"
 
@@ -23,12 +25,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 conf() { # extra lines...
-	{ printf 'Provider=tcp\nDomains=lo\nTimeout=20\nOnFail=log\nNcclLibrary=%s\nCudaLibrary=%s\nNcclBytes=1048576\n' \
+	{ printf 'Provider=tcp\nDomains=data0\nTimeout=20\nOnFail=log\nNcclLibrary=%s\nCudaLibrary=%s\nNcclBytes=1048576\n' \
 		"$DOUBLE" "$DOUBLE"; for l in "$@"; do echo "$l"; done; } > "$C/etc/efa-check.conf"
 	chmod 600 "$C/etc/efa-check.conf"
 }
 
-clear_faults() { for n in n1 n2 n3 n4 n5 n6; do sh "$CLUSTER" clear-fault "$C" "$n"; done; }
+clear_faults() {
+	for n in n1 n2 n3 n4 n5 n6; do sh "$CLUSTER" clear-fault "$C" "$n"; done
+	sh "$CLUSTER" net "$C" clear
+}
 
 # cross NAME NODELIST [env...]: srun the cross check (bounded), JSON report in $T_TMP/NAME.out
 cross() {
@@ -42,7 +47,7 @@ cross() {
 jq_() { json_get "$T_TMP/$1.out" "$2" 2>/dev/null; }
 
 mkdir -p "$T_TMP/nccl"
-run_capture start sh "$CLUSTER" start "$C" --nodes 6
+run_capture start sh "$CLUSTER" start "$C" --nodes 6 --fabric
 expect_rc "cluster starts" 0 start
 if [ "$RC" -ne 0 ]; then done_testing; exit 1; fi
 . "$C/env"
@@ -60,8 +65,8 @@ cross healthy2 "n[5-6]"
 expect_rc "2 healthy nodes pass" 0 healthy2
 check "2 nodes: one link" [ "$(jq_ healthy2 'len(j["links"])')" = 1 ]
 
-# ---- one node broken below the product --------------------------------------------------
-sh "$CLUSTER" fault "$C" n3 "EFA_FAULT_CROSS=isolate"
+# ---- one node whose data link drops everything ------------------------------------------
+sh "$CLUSTER" net "$C" isolate n3
 cross isolate "n[1-4]"
 expect_rc "isolated n3: cross fails (${SECS}s)" 1 isolate
 check "n3 blamed alone" [ "$(jq_ isolate 'j["bad_nodes"]')" = "['n3']" ]
@@ -83,9 +88,8 @@ sh "$CLUSTER" wait-idle "$C" 30 >/dev/null 2>&1
 conf
 clear_faults
 
-# ---- one bad link -------------------------------------------------------------------
-sh "$CLUSTER" fault "$C" n1 "FI_TCP_PORT_LOW_RANGE=41100 FI_TCP_PORT_HIGH_RANGE=41109 EFA_FAULT_CROSS=block_ports EFA_FAULT_CROSS_PORTS=41110-41119"
-sh "$CLUSTER" fault "$C" n2 "FI_TCP_PORT_LOW_RANGE=41110 FI_TCP_PORT_HIGH_RANGE=41119 EFA_FAULT_CROSS=block_ports EFA_FAULT_CROSS_PORTS=41100-41109"
+# ---- one bad link (n1's packets to n2 dropped: one way, as a broken route would) -----------
+sh "$CLUSTER" net "$C" drop n1 n2
 cross badlink "n[1-4]"
 expect_rc "bad link n1-n2: cross fails (${SECS}s)" 1 badlink
 check "no node blamed" [ "$(jq_ badlink 'j["bad_nodes"]')" = "[]" ]

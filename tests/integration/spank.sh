@@ -1,6 +1,7 @@
 #!/bin/sh
 # Integration: the SPANK plugin spank_efa_check.so on a real Slurm test cluster
-# (tests/cluster/cluster.sh, 4 slurmd on loopback, efa-check with Provider=tcp Domains=lo).
+# (tests/cluster/cluster.sh --fabric, 4 slurmd each in its own network namespace, efa-check
+# with Provider=tcp Domains=data0: cross-node links need a real inter-node link, not `lo`).
 # --efa-check in srun/sbatch/salloc, the step environment, the once-per-node local check,
 # faults injected below the product (libefa-fault.so preloaded into one node's efa-check by
 # the cluster's wrapper), plugin argument errors. TAP output; every srun is bounded.
@@ -41,7 +42,7 @@ trap cleanup EXIT
 conf=$T_TMP/efa-check.conf
 cat > "$conf" <<'EOF'
 Provider=tcp
-Domains=lo
+Domains=data0
 Timeout=20
 MinMemlock=4M
 Env=EFA_TEST_DEFAULT=admin-default
@@ -63,7 +64,7 @@ chmod 0755 "$prolog"
 ARGS="efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf timeout=40"
 start_cluster() { # plugin-args
 	sh "$CLUSTER" stop "$D" >/dev/null 2>&1
-	sh "$CLUSTER" start "$D" --nodes 4 --plugin "$1" --efa-conf "$conf" \
+	sh "$CLUSTER" start "$D" --nodes 4 --fabric --plugin "$1" --efa-conf "$conf" \
 		--conf-extra "Prolog=$prolog" --conf-extra "PrologFlags=Alloc" >"$T_TMP/start.log" 2>&1
 }
 

@@ -118,6 +118,27 @@ static void test_provider_tcp_found(void **state)
 	assert_null(d.name);
 }
 
+/* lo is loopback-only whatever the provider calls it; eth0/data0-style interfaces are not. */
+static void test_provider_marks_loopback_domains(void **state)
+{
+	struct fabric_domains d = { 0 };
+	struct check_result c;
+	int seen = 0;
+
+	assert_int_equal(fabric_provider_check("tcp", NULL, 0, &d, &c), 0);
+	for (size_t i = 0; i < d.n; i++) {
+		assert_int_equal(fabric_domain_loopback_only(&d, i), !strcmp(d.name[i], "lo"));
+		seen += !strcmp(d.name[i], "lo");
+	}
+	assert_int_equal(seen, 1);
+	assert_false(fabric_domain_loopback_only(&d, d.n));
+	assert_false(fabric_domain_loopback_only(NULL, 0));
+	fabric_domains_free(&d);
+	assert_true(fabric_ifname_loopback("lo"));
+	assert_false(fabric_ifname_loopback("nosuch0"));
+	assert_false(fabric_ifname_loopback(NULL));
+}
+
 static void test_provider_wanted_domain_selected(void **state)
 {
 	char *want[] = { "lo" };
@@ -221,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_library_path_reported),
 		cmocka_unit_test(test_prepare_env_efa),
 		cmocka_unit_test(test_provider_tcp_found),
+		cmocka_unit_test(test_provider_marks_loopback_domains),
 		cmocka_unit_test(test_provider_wanted_domain_selected),
 		cmocka_unit_test(test_provider_wanted_domain_missing),
 		cmocka_unit_test(test_provider_efa_missing_lists_available),
