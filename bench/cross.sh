@@ -37,9 +37,20 @@ run_cross() { # nodelist [env...] -> JSON in $T/out.json, wall ms in $WALL
 
 # ---- wall time ------------------------------------------------------------------------
 walls=""
+# every healthy run also counts false positives of the slow rule (MinLinkFraction, default)
+healthy_runs=0 fp_nodes=0 fp_links=0 min_ratio=""
+count_slow() {
+	set -- $(python3 -c 'import json,sys
+j=json.load(open(sys.argv[1])); g=sorted(l["gbps"] for l in j["links"] if l["ok"])
+med=g[len(g)//2] if g else 0
+print(len(j.get("slow_nodes",[])), sum(1 for l in j["links"] if l.get("slow")), "%.2f" % (g[0]/med if med else 1))' "$T/out.json" 2>/dev/null || echo 0 0 1)
+	healthy_runs=$((healthy_runs + 1)); fp_nodes=$((fp_nodes + $1)); fp_links=$((fp_links + $2))
+	echo "$3" >> "$T/ratios"
+}
+: > "$T/ratios"
 for n in 2 3 4 5 6; do
 	: > "$T/w$n"
-	for _ in $(seq "$RUNS"); do run_cross "n[1-$n]"; echo "$WALL" >> "$T/w$n"; done
+	for _ in $(seq "$RUNS"); do run_cross "n[1-$n]"; echo "$WALL" >> "$T/w$n"; count_slow; done
 	eval "wall_$n=$(bench_median "$T/w$n" %d)"
 done
 
@@ -99,4 +110,6 @@ echo "| --- | --- | --- | --- |"
 printf '%s' "$detail"
 echo
 echo "blame: $found/$expected bad nodes found, $wrong healthy nodes wrongly blamed, $scen scenarios"
-echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"3\": $wall_3, \"4\": $wall_4, \"5\": $wall_5, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}}"
+min_ratio=$(sort -n "$T/ratios" | head -1)
+echo "slow rule on healthy runs: $fp_nodes slow nodes and $fp_links slow links named over $healthy_runs runs (lowest link/median ratio seen $min_ratio; MinLinkFraction default 0.25)"
+echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"3\": $wall_3, \"4\": $wall_4, \"5\": $wall_5, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}, \"slow_false_positives\": {\"runs\": $healthy_runs, \"slow_nodes\": $fp_nodes, \"slow_links\": $fp_links, \"lowest_ratio\": ${min_ratio:-1}}}"

@@ -412,6 +412,33 @@ static int k_min_busbw(struct efa_config *c, const struct pctx *p, const char *k
 	return val_double(p, key, v, 0, 100000, &c->min_busbw_gbps);
 }
 
+static int k_min_link_fraction(struct efa_config *c, const struct pctx *p, const char *key,
+			       const char *v)
+{
+	return val_double(p, key, v, 0, 1, &c->min_link_fraction);
+}
+
+static int k_on_slow(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	if (!strcasecmp(v, "log"))
+		c->on_slow = ON_SLOW_LOG;
+	else if (!strcasecmp(v, "drain"))
+		c->on_slow = ON_SLOW_DRAIN;
+	else
+		return perr(p, "%s=%.*s: expected log or drain", key, QUOTE_MAX, v);
+	return 0;
+}
+
+static int k_flap_count(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_int(p, key, v, 0, 1000, &c->flap_count);
+}
+
+static int k_flap_window(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
+{
+	return val_int(p, key, v, 10, 30 * 86400, &c->flap_window_s);
+}
+
 static int k_timeout(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
 {
 	return val_int(p, key, v, 1, 3600, &c->timeout_s);
@@ -722,6 +749,10 @@ static const struct key_def keys[] = {
 	{ "MinLinkGbps", k_min_link, false },
 	{ "MinMemlock", k_min_memlock, false },
 	{ "MinBusBwGBps", k_min_busbw, false },
+	{ "MinLinkFraction", k_min_link_fraction, false },
+	{ "OnSlow", k_on_slow, false },
+	{ "FlapCount", k_flap_count, false },
+	{ "FlapWindow", k_flap_window, false },
 	{ "Timeout", k_timeout, false },
 	{ "CacheTTL", k_cache_ttl, false },
 	{ "OnFail", k_on_fail, false },
@@ -1003,6 +1034,10 @@ void config_defaults(struct efa_config *c)
 	c->counter_max_rate[1] = 60;     /* retrans_timeout_events */
 	c->counter_max_rate[2] = 0;      /* impaired_remote_conn_events: the remote's trouble */
 	c->counter_max_rate[3] = 0;      /* unresponsive_remote_events: the remote's trouble */
+	c->min_link_fraction = 0.25;
+	c->on_slow = ON_SLOW_LOG;
+	c->flap_count = 3;
+	c->flap_window_s = 86400;
 }
 
 void config_free(struct efa_config *c)
@@ -1017,6 +1052,11 @@ void config_free(struct efa_config *c)
 	free(c->env);
 	c->env = NULL;
 	c->nenv = 0;
+}
+
+const char *on_slow_name(enum on_slow s)
+{
+	return s == ON_SLOW_DRAIN ? "drain" : "log";
 }
 
 const char *on_fail_name(enum on_fail f)

@@ -25,6 +25,11 @@ enum on_fail {
 	ON_FAIL_LOG,                /* only log (e.g. AWS ParallelCluster replaces drained nodes) */
 };
 
+enum on_slow {
+	ON_SLOW_LOG = 0,            /* name slow nodes in the report and log only (default) */
+	ON_SLOW_DRAIN,              /* a slow node is a bad node: drained like one (per OnFail) */
+};
+
 struct config_env {             /* Env=NAME=VALUE and EnvForce=NAME=VALUE */
 	char *name;
 	char *value;
@@ -47,6 +52,11 @@ struct efa_config {
 	double min_loopback_gbps;   /* MinLoopbackGbps=, 0 = not enforced */
 	double min_link_gbps;       /* MinLinkGbps= (cross), 0 = not enforced */
 	double min_busbw_gbps;      /* MinBusBwGBps= (NCCL, GB/s), 0 = not enforced */
+	double min_link_fraction;   /* MinLinkFraction= (cross slow nodes), default 0.25; 0 = off */
+	enum on_slow on_slow;       /* OnSlow=log|drain, default log */
+	int flap_count;             /* FlapCount=, drains+resumes within FlapWindow that hold a
+				     * node drained as flapping; default 3, 0 = off */
+	int flap_window_s;          /* FlapWindow=, seconds, default 86400 */
 	int timeout_s;              /* Timeout=, whole run deadline, default 30 */
 	int cache_ttl_s;            /* CacheTTL=, prolog result reuse, default 300; 0 = off */
 	enum on_fail on_fail;       /* OnFail=drain|drain-requeue|log */
@@ -109,5 +119,6 @@ int config_parse_text(struct efa_config *c, const char *text, const char *name, 
 void config_free(struct efa_config *c);
 
 const char *on_fail_name(enum on_fail f);
+const char *on_slow_name(enum on_slow s);
 
 #endif

@@ -110,24 +110,85 @@ static void per_check(struct out *o, const struct report *r, check_emit_fn fn)
 	}
 }
 
-static void per_loopback(struct out *o, const struct report *r, const char *metric,
-			 const char *name, const char *help)
+/* Loopback figures per domain in base units (Prometheus naming: bytes per second, seconds). */
+static void per_loopback_base(struct out *o, const struct report *r)
 {
+	static const struct { const char *metric, *name, *help; double scale; } m[] = {
+		{ "write_gbps", "efa_check_loopback_write_bytes_per_second",
+		  "Loopback RMA write bandwidth per libfabric domain (device).", 1e9 / 8 },
+		{ "latency_us", "efa_check_loopback_latency_seconds",
+		  "Loopback small-message latency per libfabric domain (device).", 1e-6 },
+	};
 	char domain[2 * CHECK_TARGET_MAX + 1];
-	bool any = false;
 	double v;
 
-	for (size_t i = 0; i < r->nchecks; i++) {
-		const struct check_result *c = &r->checks[i];
+	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		bool any = false;
 
-		if (strcmp(c->name, "loopback") || !metric_value(c, metric, &v))
-			continue;
-		if (!any)
-			header(o, name, "gauge", help);
-		any = true;
-		label_escape(c->target, domain, sizeof(domain));
-		emit(o, "%s{domain=\"%s\"} %g\n", name, domain, v);
+		for (size_t i = 0; i < r->nchecks; i++) {
+			const struct check_result *c = &r->checks[i];
+
+			if (strcmp(c->name, "loopback") || !metric_value(c, m[k].metric, &v))
+				continue;
+			if (!any)
+				header(o, m[k].name, "gauge", m[k].help);
+			any = true;
+			label_escape(c->target, domain, sizeof(domain));
+			emit(o, "%s{domain=\"%s\"} %g\n", m[k].name, domain, v * m[k].scale);
+		}
 	}
+}
+
+static bool name_in(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+/* Cross mode: every link's bandwidth, latency, state, and every node's slow state. */
+static void per_link(struct out *o, const struct report *r)
+{
+	static const char *const names[] = { "efa_check_link_bytes_per_second",
+					     "efa_check_link_latency_seconds", "efa_check_link_ok",
+					     "efa_check_link_slow" };
+	static const char *const help[] = {
+		"Cross-node RDMA write bandwidth per link (the slower direction).",
+		"Cross-node RDMA read round-trip latency per link.",
+		"1 if the link passed its cross-node tests.",
+		"1 if the link ran below MinLinkFraction of the allocation's median, neither end slow.",
+	};
+	char a[2 * CHECK_TARGET_MAX + 1], b[2 * CHECK_TARGET_MAX + 1];
+
+	if (!r->nlinks)
+		return;
+	for (size_t k = 0; k < 4; k++) {
+		header(o, names[k], "gauge", help[k]);
+		for (size_t i = 0; i < r->nlinks; i++) {
+			const struct report_link *l = &r->links[i];
+			double v = k == 0 ? l->gbps * 1e9 / 8 : k == 1 ? l->latency_us * 1e-6 : k == 2 ? l->ok : l->slow;
+
+			label_escape(l->a, a, sizeof(a));
+			label_escape(l->b, b, sizeof(b));
+			emit(o, "%s{a=\"%s\",b=\"%s\"} %g\n", names[k], a, b, v);
+		}
+	}
+	header(o, "efa_check_node_slow", "gauge",
+	       "1 if the node's links ran below MinLinkFraction of the allocation's median (cross).");
+	for (size_t i = 0; i < r->nlinks; i++)
+		for (int e = 0; e < 2; e++) {
+			const char *n = e ? r->links[i].b : r->links[i].a;
+			bool seen = false;
+
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = !strcmp(r->links[j].a, n) || !strcmp(r->links[j].b, n);
+			if (seen || (e && !strcmp(r->links[i].a, n)))
+				continue;
+			label_escape(n, a, sizeof(a));
+			emit(o, "efa_check_node_slow{node=\"%s\"} %d\n", a,
+			     name_in(r->slow_nodes, r->nslow_nodes, n));
+		}
 }
 
 long metrics_format(const struct report *r, double finished_at, long runs, char *buf, size_t size)
@@ -145,10 +206,13 @@ long metrics_format(const struct report *r, double finished_at, long runs, char 
 	per_check(&o, r, emit_skipped);
 	header(&o, "efa_check_check_duration_seconds", "gauge", "Duration of each check.");
 	per_check(&o, r, emit_duration);
-	per_loopback(&o, r, "write_gbps", "efa_check_loopback_write_gbps",
-		     "Loopback RMA write bandwidth per libfabric domain, Gb/s.");
-	per_loopback(&o, r, "latency_us", "efa_check_loopback_latency_us",
-		     "Loopback small-message latency per libfabric domain, microseconds.");
+	per_loopback_base(&o, r);
+	per_link(&o, r);
+	if (r->flapping >= 0) {
+		header(&o, "efa_check_flapping", "gauge",
+		       "1 if the node is held drained as flapping (until an admin resumes it).");
+		emit(&o, "efa_check_flapping %d\n", r->flapping);
+	}
 	header(&o, "efa_check_duration_seconds", "gauge", "Duration of the whole efa-check run.");
 	emit(&o, "efa_check_duration_seconds %.3f\n", r->duration_ms / 1000.0);
 	header(&o, "efa_check_last_run_timestamp_seconds", "gauge",

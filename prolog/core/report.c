@@ -25,6 +25,7 @@ const char *check_status_name(enum check_status s)
 void report_init(struct report *r, const char *mode, const char *node)
 {
 	memset(r, 0, sizeof(*r));
+	r->flapping = -1;
 	str_copy(r->mode, sizeof(r->mode), mode ? mode : "");
 	str_copy(r->node, sizeof(r->node), node ? node : "");
 }
@@ -36,10 +37,14 @@ void report_free(struct report *r)
 	for (size_t i = 0; i < r->nbad_nodes; i++)
 		free(r->bad_nodes[i]);
 	free(r->bad_nodes);
+	for (size_t i = 0; i < r->nslow_nodes; i++)
+		free(r->slow_nodes[i]);
+	free(r->slow_nodes);
 	r->checks = NULL;
 	r->links = NULL;
 	r->bad_nodes = NULL;
-	r->nchecks = r->checks_cap = r->nlinks = r->links_cap = r->nbad_nodes = 0;
+	r->slow_nodes = NULL;
+	r->nchecks = r->checks_cap = r->nlinks = r->links_cap = r->nbad_nodes = r->nslow_nodes = 0;
 }
 
 void check_init(struct check_result *c, const char *name, const char *target)
@@ -141,20 +146,30 @@ int report_add_link(struct report *r, const struct report_link *l)
 	return 0;
 }
 
-int report_add_bad_node(struct report *r, const char *node)
+static int add_name(char ***list, size_t *n, const char *node)
 {
-	char **p = realloc(r->bad_nodes, (r->nbad_nodes + 1) * sizeof(*p));
+	char **p = realloc(*list, (*n + 1) * sizeof(*p));
 	char *copy = strdup(node);
 
 	if (!p || !copy) {
 		free(copy);
 		if (p)
-			r->bad_nodes = p;
+			*list = p;
 		return -1;
 	}
-	r->bad_nodes = p;
-	r->bad_nodes[r->nbad_nodes++] = copy;
+	*list = p;
+	p[(*n)++] = copy;
 	return 0;
+}
+
+int report_add_bad_node(struct report *r, const char *node)
+{
+	return add_name(&r->bad_nodes, &r->nbad_nodes, node);
+}
+
+int report_add_slow_node(struct report *r, const char *node)
+{
+	return add_name(&r->slow_nodes, &r->nslow_nodes, node);
 }
 
 bool report_ok(const struct report *r)
@@ -336,6 +351,8 @@ static json_object *link_to_json(const struct report_link *l)
 	json_object_object_add(o, "ok", json_object_new_boolean(l->ok));
 	json_object_object_add(o, "gbps", json_object_new_double(l->gbps));
 	json_object_object_add(o, "latency_us", json_object_new_double(l->latency_us));
+	if (l->slow)
+		json_object_object_add(o, "slow", json_object_new_boolean(true));
 	if (l->detail[0])
 		json_add_string(o, "detail", l->detail);
 	return o;
@@ -363,13 +380,17 @@ json_object *report_to_json(const struct report *r)
 	if (!strcmp(r->mode, "cross") || r->nlinks || r->nbad_nodes) {
 		json_object *links = json_object_new_array();
 		json_object *bad = json_object_new_array();
+		json_object *slow = json_object_new_array();
 
 		for (size_t i = 0; i < r->nlinks; i++)
 			json_object_array_add(links, link_to_json(&r->links[i]));
 		for (size_t i = 0; i < r->nbad_nodes; i++)
 			json_object_array_add(bad, json_object_new_string(r->bad_nodes[i]));
+		for (size_t i = 0; i < r->nslow_nodes; i++)
+			json_object_array_add(slow, json_object_new_string(r->slow_nodes[i]));
 		json_object_object_add(o, "links", links);
 		json_object_object_add(o, "bad_nodes", bad);
+		json_object_object_add(o, "slow_nodes", slow);
 	}
 	if (!ok)
 		json_add_string(o, "reason", r->reason);
@@ -492,8 +513,15 @@ void report_write_human(const struct report *r, FILE *f)
 	for (size_t i = 0; i < r->nlinks; i++) {
 		const struct report_link *l = &r->links[i];
 
-		fprintf(f, "  %s  link %s <-> %s  %.2f Gb/s  %.1f us%s%s\n", l->ok ? "PASS" : "FAIL",
-			l->a, l->b, l->gbps, l->latency_us, l->detail[0] ? "  " : "", l->detail);
+		fprintf(f, "  %s  link %s <-> %s  %.2f Gb/s  %.1f us%s%s%s\n", l->ok ? "PASS" : "FAIL",
+			l->a, l->b, l->gbps, l->latency_us, l->slow ? "  SLOW" : "",
+			l->detail[0] ? "  " : "", l->detail);
+	}
+	if (r->nslow_nodes) {
+		fprintf(f, "  slow nodes:");
+		for (size_t i = 0; i < r->nslow_nodes; i++)
+			fprintf(f, " %s", r->slow_nodes[i]);
+		fputc('\n', f);
 	}
 	if (r->nbad_nodes) {
 		fprintf(f, "  bad nodes:");

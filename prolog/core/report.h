@@ -51,6 +51,7 @@ struct report_link {
 	bool ok;
 	double gbps;
 	double latency_us;
+	bool slow;              /* cross: below MinLinkFraction of the median, neither end slow */
 	char detail[CHECK_DETAIL_MAX];
 };
 
@@ -68,6 +69,9 @@ struct report {
 	size_t nlinks, links_cap;
 	char **bad_nodes;            /* cross mode only */
 	size_t nbad_nodes;
+	char **slow_nodes;           /* cross mode only: judged slow against the allocation */
+	size_t nslow_nodes;
+	int flapping;                /* health: 1 held drained as flapping, 0 not, -1 unknown */
 	char reason[CHECK_REASON_MAX + 16];  /* "efa-check: ..." when not ok, else "" */
 	char note[256];              /* e.g. "cached result from 12 s ago", "retried once" */
 	bool internal;               /* no verdict (exit 3): the run did not complete (worker
@@ -93,6 +97,7 @@ void check_metric(struct check_result *c, const char *name, double value);
 int report_add(struct report *r, const struct check_result *c);
 int report_add_link(struct report *r, const struct report_link *l);
 int report_add_bad_node(struct report *r, const char *node);
+int report_add_slow_node(struct report *r, const char *node);
 
 /* Mark r as "no verdict": adds a failed check "internal" whose reason is "no verdict: <why>"
  * and sets r->internal. */

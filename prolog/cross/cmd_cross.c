@@ -11,6 +11,8 @@
  */
 #include "cli/cli.h"
 #include "core/config.h"
+#include "slurm/state.h"
+#include "core/metrics.h"
 #include "cross/cross.h"
 #include "slurm/drain.h"
 #include "fabric/fabric.h"
@@ -124,6 +126,21 @@ static bool only_loopback_domains(const struct efa_config *cfg)
 	return true;
 }
 
+/* Rank 0 writes the allocation's links and slow nodes beside the node's MetricsFile:
+ * "efa-check.prom" -> "efa-check-cross.prom" (the prolog/health file is not touched). */
+static void write_cross_metrics(const struct efa_config *cfg, const struct report *r)
+{
+	char path[CONFIG_PATH_MAX + 16], err[512];
+	size_t n = strlen(cfg->metrics_file);
+
+	if (n > 5 && !strcmp(cfg->metrics_file + n - 5, ".prom"))
+		snprintf(path, sizeof(path), "%.*s-cross.prom", (int)(n - 5), cfg->metrics_file);
+	else
+		snprintf(path, sizeof(path), "%s-cross", cfg->metrics_file);
+	if (metrics_write(path, r, unix_now(), 1, err, sizeof(err)) < 0)
+		cli_error("cross: cannot write metrics: %s", err);
+}
+
 static int run(const struct cli_opts *o, const struct efa_config *cfg)
 {
 	struct cross_opts co = { .cfg = cfg, .node = o->node, .timeout_ms = cfg->timeout_s * 1000,
@@ -149,6 +166,12 @@ static int run(const struct cli_opts *o, const struct efa_config *cfg)
 	r.duration_ms = (long)(now_ms() - t0);
 	if (rank == 0)
 		drain_bad(cfg, &out, &r, o, r.note, sizeof(r.note));
+	if (rank == 0 && cfg->metrics_file[0])
+		write_cross_metrics(cfg, &r);
+	if (rank == 0 && cfg->on_slow == ON_SLOW_LOG)
+		for (size_t i = 0; i < out.nslow && i < r.nslow_nodes; i++)
+			fprintf(stderr, "efa-check: %s: %s (OnSlow=log: not drained)\n", r.slow_nodes[i],
+				out.slow_reason[i] ? out.slow_reason[i] : "cross: slow");
 	report_finalize(&r);
 	rc = report_ok(&r) ? EXIT_HEALTHY : EXIT_UNHEALTHY;
 	if (out.verdict > 0)

@@ -38,6 +38,8 @@ struct cross_outcome {
 	int verdict;             /* rank 0's verdict as known here: 0 healthy, 1 bad, -1 unknown */
 	char **bad_reason;       /* parallel to report.bad_nodes: "cross: ..." */
 	size_t nbad;
+	char **slow_reason;      /* parallel to report.slow_nodes: "cross: slow: ..." */
+	size_t nslow;
 };
 
 /* Read the outcome written to fd (rewound) into o, adding links and bad nodes to r.

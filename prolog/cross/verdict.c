@@ -6,6 +6,7 @@
 #include "cross/run.h"
 #include "cross/blame.h"
 #include "cross/schedule.h"
+#include "core/config.h"
 #include "core/strutil.h"
 #include "core/supervise.h"
 
@@ -103,6 +104,11 @@ struct verdict {
 	bool nccl_failed;
 	char nccl_detail[XDETAIL];
 	int missing;                 /* ranks whose results rank 0 could not read */
+	bool *slow;                  /* per rank: judged slow (cross_slow) */
+	char **slow_why;             /* per rank, for slow ranks: "cross: slow: ..." */
+	bool *link_slow;             /* per merged link: a slow link between nodes not slow */
+	int nslow, nslow_links;
+	double median;               /* the allocation's median link, Gb/s */
 };
 
 static int add_view(struct lview **v, size_t *n, size_t *cap, int self, int peer, bool ok,
@@ -246,6 +252,41 @@ static void node_reason(struct xrun *x, struct verdict *vd, int r)
 		vd->why[r] = NULL;
 }
 
+/* Slow nodes against this allocation's own median (blame.h cross_slow). With OnSlow=drain a
+ * slow node is a bad node (drained like one, per OnFail); with OnSlow=log (the default) it is
+ * named in the report and on stderr only. */
+static void judge_slow(struct xrun *x, struct verdict *vd)
+{
+	struct slow_link *sl = calloc(vd->nlinks ? vd->nlinks : 1, sizeof(*sl));
+
+	vd->slow = calloc((size_t)x->n, sizeof(bool));
+	vd->slow_why = calloc((size_t)x->n, sizeof(char *));
+	vd->link_slow = calloc(vd->nlinks ? vd->nlinks : 1, sizeof(bool));
+	if (!sl || !vd->slow || !vd->slow_why || !vd->link_slow)
+		goto out;
+	for (size_t i = 0; i < vd->nlinks; i++)
+		sl[i] = (struct slow_link){ vd->links[i].a, vd->links[i].b, vd->links[i].ok,
+					    vd->links[i].gbps };
+	vd->nslow = cross_slow(x->n, vd->bad, sl, vd->nlinks, x->cfg->min_link_fraction, vd->slow,
+			       vd->link_slow, &vd->median);
+	for (size_t i = 0; i < vd->nlinks; i++)
+		vd->nslow_links += vd->link_slow[i];
+	for (int r = 0; r < x->n; r++) {
+		if (!vd->slow[r])
+			continue;
+		if (asprintf(&vd->slow_why[r], "cross: slow: %.2f Gb/s vs median %.2f Gb/s",
+			     cross_rank_median(r, vd->bad, sl, vd->nlinks), vd->median) < 0)
+			vd->slow_why[r] = NULL;
+		if (x->cfg->on_slow == ON_SLOW_DRAIN && !vd->bad[r]) {
+			vd->bad[r] = true;
+			free(vd->why[r]);
+			vd->why[r] = vd->slow_why[r] ? strdup(vd->slow_why[r]) : NULL;
+		}
+	}
+out:
+	free(sl);
+}
+
 static void decide(struct xrun *x, json_object **res, struct verdict *vd)
 {
 	bool *local_bad = calloc((size_t)x->n, sizeof(bool));
@@ -285,9 +326,29 @@ static void decide(struct xrun *x, json_object **res, struct verdict *vd)
 	for (int r = 0; r < x->n; r++)
 		if (vd->bad[r])
 			node_reason(x, vd, r);
+	judge_slow(x, vd);
 out:
 	free(local_bad);
 	free(bl);
+}
+
+/* Slow nodes and slow links, with the allocation's median, into the blame check's detail. */
+static void slow_detail(struct xrun *x, const struct verdict *vd, struct check_result *c)
+{
+	char buf[CHECK_DETAIL_MAX] = "";
+
+	if (!vd->slow || (!vd->nslow && !vd->nslow_links))
+		return;
+	for (int r = 0; r < x->n; r++)
+		if (vd->slow[r])
+			str_appendf(buf, sizeof(buf), "%s%s", buf[0] ? "," : "", x->nodes[r]);
+	check_detail(c, "%s; median link %.2f Gb/s, MinLinkFraction=%g: slow nodes: %s (OnSlow=%s)",
+		     c->detail, vd->median, x->cfg->min_link_fraction, vd->nslow ? buf : "none",
+		     on_slow_name(x->cfg->on_slow));
+	for (size_t i = 0; i < vd->nlinks; i++)
+		if (vd->link_slow[i])
+			check_detail(c, "%s; slow link %s<->%s %.2f Gb/s", c->detail,
+				     x->nodes[vd->links[i].a], x->nodes[vd->links[i].b], vd->links[i].gbps);
 }
 
 static void verdict_check(struct xrun *x, struct verdict *vd)
@@ -314,6 +375,7 @@ static void verdict_check(struct xrun *x, struct verdict *vd)
 	check_detail(&c, "%d nodes, %d rounds, %zu/%zu links passed (slowest %.2f Gb/s); bad nodes: %s%s%s",
 		     x->n, x->rounds, vd->nlinks - nfail, vd->nlinks, minbw, nbad ? bad : "none",
 		     vd->nccl_failed ? "; nccl: " : "", vd->nccl_failed ? vd->nccl_detail : "");
+	slow_detail(x, vd, &c);
 	if (vd->missing * 2 > x->n)
 		check_fail(&c, "cross: results of %d/%d ranks missing: inconclusive, nobody blamed",
 			   vd->missing, x->n);
@@ -324,6 +386,12 @@ static void verdict_check(struct xrun *x, struct verdict *vd)
 	else if (nfail == 1)
 		check_fail(&c, "cross: link %s<->%s failed: %s", x->nodes[vd->links[first_link].a],
 			   x->nodes[vd->links[first_link].b], vd->links[first_link].detail);
+	else if (nfail > 1 && nfail == vd->nlinks)
+		/* Data dropped between every pair while Slurm and PMIx work: on AWS an EFA security
+		 * group without its self-referencing rules (EFA traffic must be allowed to and
+		 * from the group itself, inbound and outbound). */
+		check_fail(&c, "cross: all %zu links failed: check the security group allows all "
+			   "traffic to and from itself", nfail);
 	else if (nfail > 1)
 		check_fail(&c, "cross: %zu links failed, no single node to blame", nfail);
 	else if (vd->nccl_failed)
@@ -336,7 +404,7 @@ static void verdict_check(struct xrun *x, struct verdict *vd)
 void xrun_write_outcome(struct xrun *x, struct verdict *vd, int verdict)
 {
 	json_object *o = json_object_new_object(), *links = json_object_new_array(),
-		    *bad = json_object_new_array();
+		    *bad = json_object_new_array(), *slow = json_object_new_array();
 	const char *s;
 
 	json_object_object_add(o, "rank", json_object_new_int(x->me));
@@ -352,7 +420,19 @@ void xrun_write_outcome(struct xrun *x, struct verdict *vd, int verdict)
 		json_object_object_add(j, "gbps", json_object_new_double(l->gbps));
 		json_object_object_add(j, "latency_us", json_object_new_double(l->lat));
 		json_object_object_add(j, "detail", json_object_new_string(l->detail));
+		if (vd->link_slow && vd->link_slow[i])
+			json_object_object_add(j, "slow", json_object_new_boolean(true));
 		json_object_array_add(links, j);
+	}
+	for (int r = 0; vd && vd->slow && r < x->n; r++) {
+		json_object *j;
+
+		if (!vd->slow[r])
+			continue;
+		j = json_object_new_object();
+		json_object_object_add(j, "node", json_object_new_string(x->nodes[r]));
+		json_object_object_add(j, "why", json_object_new_string(vd->slow_why[r] ? vd->slow_why[r] : "cross: slow"));
+		json_object_array_add(slow, j);
 	}
 	for (int r = 0; vd && vd->bad && r < x->n; r++) {
 		json_object *j;
@@ -366,6 +446,7 @@ void xrun_write_outcome(struct xrun *x, struct verdict *vd, int verdict)
 	}
 	json_object_object_add(o, "links", links);
 	json_object_object_add(o, "bad", bad);
+	json_object_object_add(o, "slow", slow);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (x->o->out_fd >= 0) {
 		ssize_t w = write(x->o->out_fd, s, strlen(s));
@@ -421,6 +502,11 @@ static void verdict_free(struct verdict *vd, int n)
 	for (int r = 0; vd->why && r < n; r++)
 		free(vd->why[r]);
 	free(vd->why);
+	for (int r = 0; vd->slow_why && r < n; r++)
+		free(vd->slow_why[r]);
+	free(vd->slow_why);
+	free(vd->slow);
+	free(vd->link_slow);
 }
 
 /* After the links (and NCCL): publish results; rank 0 decides. Returns the exit verdict. */
@@ -520,6 +606,7 @@ int cross_outcome_read(int fd, struct cross_outcome *o, struct report *r)
 			rl.ok = jbool(l, "ok");
 			rl.gbps = jdbl(l, "gbps");
 			rl.latency_us = jdbl(l, "latency_us");
+			rl.slow = jbool(l, "slow");
 			report_add_link(r, &rl);
 		}
 	if (json_object_object_get_ex(j, "bad", &arr)) {
@@ -531,6 +618,17 @@ int cross_outcome_read(int fd, struct cross_outcome *o, struct report *r)
 			if (!node || report_add_bad_node(r, node))
 				continue;
 			o->bad_reason[o->nbad++] = strdup(why ? why : "cross: bad");
+		}
+	}
+	if (json_object_object_get_ex(j, "slow", &arr)) {
+		o->slow_reason = calloc(json_object_array_length(arr) + 1, sizeof(char *));
+		for (size_t i = 0; o->slow_reason && i < json_object_array_length(arr); i++) {
+			json_object *b = json_object_array_get_idx(arr, i);
+			const char *node = jstr(b, "node"), *why = jstr(b, "why");
+
+			if (!node || report_add_slow_node(r, node))
+				continue;
+			o->slow_reason[o->nslow++] = strdup(why ? why : "cross: slow");
 		}
 	}
 	rc = 0;
@@ -547,5 +645,10 @@ void cross_outcome_free(struct cross_outcome *o)
 	free(o->bad_reason);
 	o->bad_reason = NULL;
 	o->nbad = 0;
+	for (size_t i = 0; i < o->nslow; i++)
+		free(o->slow_reason[i]);
+	free(o->slow_reason);
+	o->slow_reason = NULL;
+	o->nslow = 0;
 }
 

@@ -26,6 +26,7 @@
 #include "slurm/drain.h"
 #include "core/logging.h"
 #include "slurm/policy.h"
+#include "slurm/flap.h"
 #include "core/report.h"
 
 #include <stdio.h>
@@ -35,8 +36,10 @@
 
 struct health_node {
 	bool known;        /* lookup answered and found the node */
+	bool drained;      /* drained (anyone's reason) */
 	bool efa_drained;  /* drained with an efa-check reason */
 	bool has_jobs;     /* ALLOCATED / MIXED / COMPLETING */
+	bool flapping;     /* held drained as flapping */
 };
 
 static struct health_node look_up_node(const struct policy *p)
@@ -52,7 +55,9 @@ static struct health_node look_up_node(const struct policy *p)
 		return h;
 	}
 	h.known = true;
-	h.efa_drained = node_is_drained(res.node.state) && reason_is_ours(res.node.reason);
+	h.drained = node_is_drained(res.node.state);
+	h.efa_drained = h.drained && reason_is_ours(res.node.reason);
+	h.flapping = h.drained && flap_reason_is_hold(res.node.reason);
 	h.has_jobs = node_has_jobs(res.node.state);
 	return h;
 }
@@ -74,6 +79,10 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 
 	policy_init(&p, o, cfg, "health", total);
 	h = look_up_node(&p);
+	if (h.known) {
+		policy_flap_admin_check(&p, h.drained);
+		p.flapping = h.flapping;
+	}
 	if (!h.known)
 		p.light_only = "node state unknown to this check (slurmctld not reachable or node not "
 			       "registered): jobs may be running; the prolog runs the full checks";
@@ -96,7 +105,7 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 			log_msg(LOG_INFO, "node %s: light checks passed, but the full checks did not "
 				"run: not resuming", o->node);
 		else if (cfg->resume && h.efa_drained)
-			policy_resume(&p);
+			policy_resume_or_hold(&p);
 		else if (h.efa_drained)
 			log_msg(LOG_INFO, "node %s: healthy, Resume=no: leaving it drained", o->node);
 	} else {

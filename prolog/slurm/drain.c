@@ -2,6 +2,7 @@
  * drain.c -- drain/resume rules and the bounded libslurm RPC (see drain.h).
  */
 #include "slurm/drain.h"
+#include "slurm/flap.h"
 #include "core/strutil.h"
 
 #include <slurm/slurm.h>
@@ -69,6 +70,10 @@ enum drain_verdict drain_decide(const struct node_view *n, const char *new_reaso
 		return DRAIN_SKIP_ADMIN;
 	if (node_is_drained(n->state) && same_reason(n->reason, new_reason))
 		return DRAIN_NOTHING;
+	/* Held as flapping: only an admin's resume ends that (flap.h); another failure's reason
+	 * must not replace it. */
+	if (node_is_drained(n->state) && flap_reason_is_hold(n->reason) && !flap_reason_is_hold(new_reason))
+		return DRAIN_NOTHING;
 	return DRAIN_APPLY;
 }
 
@@ -82,6 +87,8 @@ enum drain_verdict resume_decide(const struct node_view *n)
 		return DRAIN_NOTHING;
 	if (!reason_is_ours(n->reason))
 		return DRAIN_SKIP_ADMIN;
+	if (flap_reason_is_hold(n->reason))
+		return DRAIN_NOTHING;    /* held as flapping until an admin resumes it */
 	return DRAIN_APPLY;
 }
 

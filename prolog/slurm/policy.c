@@ -6,6 +6,8 @@
 #include "cli/watchdog.h"
 #include "core/config.h"
 #include "slurm/drain.h"
+#include "slurm/flap.h"
+#include "slurm/state.h"
 #include "checks/engine.h"
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -67,6 +69,7 @@ void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_co
 	p->started_at = unix_now();
 	if (cache_key_full(cfg, p->key, sizeof(p->key)) < 0)
 		p->key[0] = '\0';   /* no key: nothing stored matches, every run is real */
+	p->flapping = -1;
 }
 
 int policy_left_ms(const struct policy *p)
@@ -127,6 +130,7 @@ static int run_once(const struct policy *p, struct report *r, int budget_ms)
 
 	report_init(r, p->mode, p->o->node);
 	watchdog_phase("running the checks");
+	r->flapping = p->flapping;
 	rc = local_run(&eo, budget_ms, r);
 	if (p->light_only)
 		snprintf(r->note, sizeof(r->note), "light checks only (limits, devices, counters): %s",
@@ -314,7 +318,114 @@ static int rpc_budget_now(const struct policy *p)
 	return left > 0 ? left : 1;
 }
 
+/* ---- flap history (flap.h) ------------------------------------------------------------ */
+
+#define FLAP_LOCK_MS 2000
+
+struct flap_ctx {
+	int dirfd, lockfd;
+	struct flap_history h;
+};
+
+/* Open StateDir, take its lock briefly, load the history. Returns -1 (logged) when it cannot:
+ * the caller then acts without the history (resumes, as before flap tracking). */
+static int flap_begin(const struct policy *p, struct flap_ctx *f)
+{
+	char err[512];
+	int left = policy_left_ms(p);
+
+	f->lockfd = -1;
+	f->dirfd = state_dir_open(p->cfg->state_dir, err, sizeof(err));
+	if (f->dirfd < 0) {
+		log_msg(LOG_ERR, "node %s: flap history: %s", p->o->node, err);
+		return -1;
+	}
+	f->lockfd = state_lock(f->dirfd, now_ms() + (left < FLAP_LOCK_MS ? left : FLAP_LOCK_MS));
+	if (f->lockfd < 0) {
+		log_msg(LOG_ERR, "node %s: flap history: cannot lock %s/%s: %s", p->o->node,
+			p->cfg->state_dir, STATE_LOCK_FILE, strerror(errno));
+		close(f->dirfd);
+		return -1;
+	}
+	if (flap_load(f->dirfd, &f->h) < 0)
+		log_msg(LOG_ERR, "node %s: flap history %s/%s unreadable or malformed: starting a new one",
+			p->o->node, p->cfg->state_dir, FLAP_FILE);
+	return 0;
+}
+
+static void flap_end(const struct policy *p, struct flap_ctx *f, bool save)
+{
+	if (save && flap_save(f->dirfd, &f->h) < 0)
+		log_msg(LOG_ERR, "node %s: cannot save %s/%s: %s", p->o->node, p->cfg->state_dir,
+			FLAP_FILE, strerror(errno));
+	state_unlock(f->lockfd);
+	close(f->dirfd);
+}
+
+static void flap_record(const struct policy *p, enum flap_kind k)
+{
+	struct flap_ctx f;
+
+	if (p->cfg->flap_count <= 0 || flap_begin(p, &f) < 0)
+		return;
+	flap_add(&f.h, k, unix_now());
+	flap_end(p, &f, true);
+}
+
+static bool drain_rpc(const struct policy *p, const char *reason, bool *applied);
+
 bool policy_drain(const struct policy *p, const char *reason)
+{
+	bool applied = false, out = drain_rpc(p, reason, &applied);
+
+	if (applied)
+		flap_record(p, FLAP_DRAIN);
+	return out;
+}
+
+void policy_resume_or_hold(const struct policy *p)
+{
+	struct flap_ctx f;
+	char reason[160];
+	double now = unix_now();
+	bool applied = false;
+
+	if (p->cfg->flap_count <= 0 || flap_begin(p, &f) < 0) {
+		policy_resume(p);
+		return;
+	}
+	if (flap_should_hold(&f.h, now, p->cfg->flap_count, p->cfg->flap_window_s)) {
+		flap_reason(reason, sizeof(reason), flap_resumes(&f.h, now, p->cfg->flap_window_s),
+			    p->cfg->flap_window_s);
+		log_msg(LOG_WARNING, "node %s: healthy again, but flapping: holding it drained until an "
+			"admin resumes it (%s)", p->o->node, reason);
+		drain_rpc(p, reason, &applied);
+		if (applied)
+			flap_add(&f.h, FLAP_HOLD, now);
+	} else if (policy_resume(p)) {
+		flap_add(&f.h, FLAP_RESUME, now);
+		applied = true;
+	}
+	flap_end(p, &f, applied);
+}
+
+void policy_flap_admin_check(const struct policy *p, bool drained)
+{
+	struct flap_ctx f;
+
+	if (drained || p->cfg->flap_count <= 0 || flap_begin(p, &f) < 0)
+		return;
+	if (flap_held(&f.h)) {
+		log_msg(LOG_NOTICE, "node %s: in service again after a flapping hold (an admin resumed "
+			"it): flap count cleared", p->o->node);
+		flap_add(&f.h, FLAP_CLEAR, unix_now());
+		flap_end(p, &f, true);
+		return;
+	}
+	flap_end(p, &f, false);
+}
+
+static bool drain_rpc(const struct policy *p, const char *reason, bool *applied)
 {
 	struct node_rpc_result res;
 	const char *node = p->o->node;
@@ -331,9 +442,11 @@ bool policy_drain(const struct policy *p, const char *reason)
 			return false;
 		}
 		log_msg(LOG_WARNING, "node %s: drained: %s", node, reason);
+		*applied = true;
 		return true;
 	case DRAIN_NOTHING:
-		log_msg(LOG_NOTICE, "node %s: already drained by efa-check: %s", node, res.node.reason);
+		log_msg(LOG_NOTICE, "node %s: already drained by efa-check: %s%s", node, res.node.reason,
+			flap_reason_is_hold(res.node.reason) ? " (held until an admin resumes it)" : "");
 		return true;
 	case DRAIN_SKIP_ADMIN:
 		log_msg(LOG_WARNING, "node %s: not draining, keeping the reason that is not efa-check's "
@@ -349,7 +462,7 @@ bool policy_drain(const struct policy *p, const char *reason)
 	return false;
 }
 
-void policy_resume(const struct policy *p)
+bool policy_resume(const struct policy *p)
 {
 	struct node_rpc_result res;
 	const char *node = p->o->node;
@@ -357,14 +470,15 @@ void policy_resume(const struct policy *p)
 	watchdog_phase("the resume RPC");
 	if (node_rpc(node, NODE_ACT_RESUME, NULL, rpc_budget_now(p), &res) < 0 || !res.lookup_ok) {
 		log_msg(LOG_ERR, "node %s: could not resume (%s)", node, res.error);
-		return;
+		return false;
 	}
 	switch (res.verdict) {
 	case DRAIN_APPLY:
-		if (res.updated)
+		if (res.updated) {
 			log_msg(LOG_NOTICE, "node %s: resumed (was drained: %s)", node, res.node.reason);
-		else
-			log_msg(LOG_ERR, "node %s: %s", node, res.error);
+			return true;
+		}
+		log_msg(LOG_ERR, "node %s: %s", node, res.error);
 		break;
 	case DRAIN_SKIP_ADMIN:
 		log_msg(LOG_INFO, "node %s: healthy, but not resuming: drained with a reason that is "
@@ -374,7 +488,12 @@ void policy_resume(const struct policy *p)
 		log_msg(LOG_INFO, "node %s: healthy, but DOWN: not resuming", node);
 		break;
 	case DRAIN_NOTHING:
+		if (flap_reason_is_hold(res.node.reason))
+			log_msg(LOG_NOTICE, "node %s: healthy, held drained as flapping until an admin "
+				"resumes it: %s", node, res.node.reason);
+		break;
 	case DRAIN_SKIP_UNKNOWN:
 		break;
 	}
+	return false;
 }

@@ -44,6 +44,7 @@ struct policy {
 	/* non-NULL: only the light checks run (jobs run on the node), and why; such a result is
 	 * never saved as last-report.json (a prolog must not reuse it) and never resumes a node */
 	const char *light_only;
+	int flapping;             /* held drained as flapping at the start: 1, 0, -1 unknown */
 };
 
 /* How the result was obtained. */
@@ -83,8 +84,17 @@ bool policy_drain(const struct policy *p, const char *reason);
  * is now out of service. */
 bool policy_internal(const struct policy *p, const struct report *r);
 
-/* Resume the node if it is drained with an efa-check reason. Logs every decision. */
-void policy_resume(const struct policy *p);
+/* Resume the node if it is drained with an efa-check reason. Logs every decision. Returns
+ * true when it was resumed by this call. */
+bool policy_resume(const struct policy *p);
+
+/* The health check passed on a node efa-check drained: resume it -- unless it was drained and
+ * resumed FlapCount times within FlapWindow, then hold it drained as flapping (flap.h). */
+void policy_resume_or_hold(const struct policy *p);
+
+/* The node is in service (not drained) while the flap history says it was held: an admin
+ * resumed it; the count starts again. */
+void policy_flap_admin_check(const struct policy *p, bool drained);
 
 const char *result_source_name(enum result_source s);
 

@@ -93,7 +93,7 @@ check "the prolog recorded a healthy report in StateDir" \
 	test "$(json_get "$(state_json n1)" 'j["ok"]')" = True
 expect_grep "MetricsFile is written with efa_check_ok 1" '^efa_check_ok 1$' "$D/metrics/n1.prom"
 expect_grep "MetricsFile has the loopback bandwidth per domain" \
-	'^efa_check_loopback_write_gbps\{domain="lo"\} [0-9.e+]+$' "$D/metrics/n1.prom"
+	'^efa_check_loopback_write_bytes_per_second\{domain="lo"\} [0-9.e+]+$' "$D/metrics/n1.prom"
 check "no temp file is left next to the MetricsFile" \
 	test "$(ls -A "$D/metrics" | grep -vc '^n1.prom$')" -eq 0
 

@@ -50,6 +50,43 @@ static char *format(const struct report *r)
 	return buf;
 }
 
+/* Base units, cross links and slow nodes, flapping; and promtool's lint when it exists. */
+static void test_format_gray(void **s)
+{
+	struct report r;
+	struct report_link l1 = { .a = "n1", .b = "n2", .ok = true, .gbps = 0.1, .latency_us = 500 };
+	struct report_link l2 = { .a = "n1", .b = "n3", .ok = true, .gbps = 8, .latency_us = 20 };
+	struct report_link l3 = { .a = "n2", .b = "n3", .ok = true, .gbps = 0.1, .latency_us = 400 };
+	char *t;
+	FILE *f;
+
+	(void)s;
+	sample_report(&r);
+	r.flapping = 1;
+	report_add_link(&r, &l1);
+	report_add_link(&r, &l2);
+	l3.slow = true;
+	report_add_link(&r, &l3);
+	report_add_slow_node(&r, "n2");
+	t = format(&r);
+	assert_non_null(strstr(t, "\nefa_check_loopback_write_bytes_per_second{domain=\"lo\"} 1.1875e+09\n"));
+	assert_non_null(strstr(t, "\nefa_check_loopback_latency_seconds{domain=\"lo\"} 2.125e-05\n"));
+	assert_non_null(strstr(t, "\nefa_check_link_bytes_per_second{a=\"n1\",b=\"n3\"} 1e+09\n"));
+	assert_non_null(strstr(t, "\nefa_check_link_slow{a=\"n2\",b=\"n3\"} 1\n"));
+	assert_non_null(strstr(t, "\nefa_check_link_slow{a=\"n1\",b=\"n2\"} 0\n"));
+	assert_non_null(strstr(t, "\nefa_check_node_slow{node=\"n2\"} 1\n"));
+	assert_non_null(strstr(t, "\nefa_check_node_slow{node=\"n1\"} 0\n"));
+	assert_non_null(strstr(t, "\nefa_check_node_slow{node=\"n3\"} 0\n"));
+	assert_null(strstr(strstr(t, "efa_check_node_slow{node=\"n3\"}") + 1, "efa_check_node_slow{node=\"n3\"}"));
+	assert_non_null(strstr(t, "\nefa_check_flapping 1\n"));
+	/* promtool check metrics (Debian's prometheus package) when installed: no lint problems */
+	if (access("/usr/bin/promtool", X_OK) == 0 && (f = popen("/usr/bin/promtool check metrics", "w"))) {
+		fputs(t, f);
+		assert_int_equal(pclose(f), 0);
+	}
+	report_free(&r);
+}
+
 static void test_format_lines(void **s)
 {
 	struct report r;
@@ -64,9 +101,9 @@ static void test_format_lines(void **s)
 	assert_non_null(strstr(t, "efa_check_check_ok{check=\"gpu\",target=\"\"} 1\n"));
 	assert_non_null(strstr(t, "efa_check_check_skipped{check=\"gpu\",target=\"\"} 1\n"));
 	assert_non_null(strstr(t, "efa_check_check_duration_seconds{check=\"loopback\",target=\"lo\"} 1.250\n"));
-	assert_non_null(strstr(t, "efa_check_loopback_write_gbps{domain=\"lo\"} 9.5\n"));
-	assert_non_null(strstr(t, "efa_check_loopback_write_gbps{domain=\"rdmap16s27\"} 0\n"));
-	assert_non_null(strstr(t, "efa_check_loopback_latency_us{domain=\"lo\"} 21.25\n"));
+	assert_non_null(strstr(t, "efa_check_loopback_write_bytes_per_second{domain=\"lo\"} 1.1875e+09\n"));
+	assert_non_null(strstr(t, "efa_check_loopback_write_bytes_per_second{domain=\"rdmap16s27\"} 0\n"));
+	assert_non_null(strstr(t, "efa_check_loopback_latency_seconds{domain=\"lo\"} 2.125e-05\n"));
 	assert_non_null(strstr(t, "efa_check_last_run_timestamp_seconds 1700000000.500\n"));
 	assert_non_null(strstr(t, "efa_check_runs_total 7\n"));
 	assert_non_null(strstr(t, "# TYPE efa_check_ok gauge\n"));
@@ -118,7 +155,7 @@ static void test_label_escaping(void **s)
 	report_add(&r, &c);
 	t = format(&r);
 	assert_non_null(strstr(t, "target=\"we\\\"ird\\\\dom\\nain\""));
-	assert_non_null(strstr(t, "efa_check_loopback_write_gbps{domain=\"we\\\"ird\\\\dom\\nain\"} 1\n"));
+	assert_non_null(strstr(t, "efa_check_loopback_write_bytes_per_second{domain=\"we\\\"ird\\\\dom\\nain\"} 1.25e+08\n"));
 	assert_non_null(strstr(t, "\nefa_check_ok 1\n"));
 	report_free(&r);
 }
@@ -207,6 +244,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_lines),
+		cmocka_unit_test(test_format_gray),
 		cmocka_unit_test(test_format_grammar),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_small_buffer),

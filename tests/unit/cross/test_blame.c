@@ -174,6 +174,129 @@ static void test_bad_input(void **state)
 	assert_int_equal(cross_blame(0, NULL, NULL, 0, bad), 0);
 }
 
+/* ---- slow nodes ------------------------------------------------------------------------ */
+
+/* The full schedule for n nodes with bandwidths: base * (1 + small deterministic noise). */
+struct sworld {
+	int n;
+	struct slow_link l[MAXL];
+	size_t nl;
+	bool bad[256], slow[256], link_slow[MAXL];
+	double median;
+};
+
+static void sworld_init(struct sworld *w, int n, double base, double noise)
+{
+	struct world tmp;
+
+	world_init(&tmp, n);
+	memset(w, 0, sizeof(*w));
+	w->n = n;
+	w->nl = tmp.nl;
+	for (size_t i = 0; i < tmp.nl; i++) {
+		double f = ((double)((i * 7919 + 13) % 101) / 100.0 - 0.5) * 2 * noise;   /* +-noise */
+
+		w->l[i] = (struct slow_link){ tmp.l[i].a, tmp.l[i].b, true, base * (1 + f) };
+	}
+}
+
+static void slow_node(struct sworld *w, int x, double gbps)
+{
+	for (size_t i = 0; i < w->nl; i++)
+		if (w->l[i].a == x || w->l[i].b == x)
+			w->l[i].gbps = gbps;
+}
+
+static int slow(struct sworld *w, double fraction)
+{
+	return cross_slow(w->n, w->bad, w->l, w->nl, fraction, w->slow, w->link_slow, &w->median);
+}
+
+/* Healthy allocations with +-60% noise between links: nobody slow at the default 0.25. */
+static void test_slow_noise_is_not_slow(void **state)
+{
+	struct sworld w;
+
+	(void)state;
+	for (int n = 2; n <= 64; n++) {
+		sworld_init(&w, n, 3.0, 0.6);
+		assert_int_equal(slow(&w, 0.25), 0);
+		for (size_t i = 0; i < w.nl; i++)
+			assert_false(w.link_slow[i]);
+	}
+}
+
+/* One node throttled (3 nodes: 2 of the 3 links are its own) is named, nobody else. */
+static void test_slow_node_named_alone(void **state)
+{
+	struct sworld w;
+
+	(void)state;
+	for (int n = 3; n <= 64; n++)
+		for (int x = 0; x < n; x += (n > 8 ? 5 : 1)) {
+			sworld_init(&w, n, 3.0, 0.3);
+			slow_node(&w, x, 0.2);
+			assert_int_equal(slow(&w, 0.25), 1);
+			assert_true(w.slow[x]);
+			assert_true(w.median > 1.0);   /* 3 nodes: the fast ones' medians mix in the slow link */
+			for (size_t i = 0; i < w.nl; i++)
+				assert_false(w.link_slow[i]);
+		}
+}
+
+/* One slow link between two fast nodes is a link, not a node. */
+static void test_slow_link_is_a_link(void **state)
+{
+	struct sworld w;
+
+	(void)state;
+	for (int n = 3; n <= 32; n++) {
+		sworld_init(&w, n, 3.0, 0.3);
+		w.l[0].gbps = 0.1;
+		assert_int_equal(slow(&w, 0.25), 0);
+		assert_true(w.link_slow[0]);
+		for (size_t i = 1; i < w.nl; i++)
+			assert_false(w.link_slow[i]);
+	}
+}
+
+/* Two nodes: one link, nobody can be told apart. Bad nodes and failed links do not count. */
+static void test_slow_needs_two_peers(void **state)
+{
+	struct sworld w;
+
+	(void)state;
+	sworld_init(&w, 2, 3.0, 0);
+	w.l[0].gbps = 0.01;
+	assert_int_equal(slow(&w, 0.25), 0);
+	sworld_init(&w, 6, 3.0, 0.2);
+	slow_node(&w, 2, 0.2);
+	w.bad[2] = true;
+	assert_int_equal(slow(&w, 0.25), 0);
+	assert_false(w.slow[2]);
+	sworld_init(&w, 6, 3.0, 0.2);
+	assert_int_equal(slow(&w, 0), 0);
+	for (size_t i = 0; i < w.nl; i++)
+		w.l[i].ok = false;
+	assert_int_equal(slow(&w, 0.25), 0);
+	assert_true(w.median == 0);
+}
+
+/* Two slow nodes in 8 are both named; every node slow means nobody (no contrast). */
+static void test_slow_two_and_all(void **state)
+{
+	struct sworld w;
+
+	(void)state;
+	sworld_init(&w, 8, 3.0, 0.2);
+	slow_node(&w, 1, 0.2);
+	slow_node(&w, 6, 0.3);
+	assert_int_equal(slow(&w, 0.25), 2);
+	assert_true(w.slow[1] && w.slow[6]);
+	sworld_init(&w, 8, 0.2, 0.2);
+	assert_int_equal(slow(&w, 0.25), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +309,11 @@ int main(void)
 		cmocka_unit_test(test_bad_node_and_bad_link),
 		cmocka_unit_test(test_everything_broken_blames_nobody),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_slow_noise_is_not_slow),
+		cmocka_unit_test(test_slow_node_named_alone),
+		cmocka_unit_test(test_slow_link_is_a_link),
+		cmocka_unit_test(test_slow_needs_two_peers),
+		cmocka_unit_test(test_slow_two_and_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
