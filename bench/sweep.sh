@@ -1,6 +1,6 @@
 #!/bin/sh
-# bench/sweep.sh -- `efa-check sweep` on the Slurm test cluster (tests/cluster/cluster.sh, 6 nodes,
-# tcp on lo): wall time of a sweep of 2, 4 and 6 idle nodes (--nodes n[1-N]; one set each), and
+# bench/sweep.sh -- `efa-check sweep` on the Slurm test cluster (tests/cluster/cluster.sh --fabric, 6
+# nodes, tcp over each node's data0 link): wall time of a sweep of 2, 4 and 6 idle nodes (--nodes n[1-N]; one set each), and
 # how much of it is the sweep's own work (libslurm queries before and after the set, planning,
 # the state file) rather than the set's srun + efa-check cross. Median of RUNS.
 # Prints a Markdown table and one JSON line ({"bench":"sweep",...}). Needs `make test-support`.
@@ -15,10 +15,10 @@ trap 'sh "$CLUSTER" stop "$C" >/dev/null 2>&1; rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
 . "$TOP/bench/lib.sh"
 
-sh "$CLUSTER" start "$C" --nodes 6 >/dev/null 2>&1 || { echo "bench/sweep.sh: cluster did not start" >&2; exit 1; }
+sh "$CLUSTER" start "$C" --nodes 6 --fabric >/dev/null 2>&1 || { echo "bench/sweep.sh: cluster did not start" >&2; exit 1; }
 . "$C/env"
 # OnFail=log: a benchmark never drains anything
-printf 'Provider=tcp\nDomains=lo\nTimeout=30\nOnFail=log\nMinMemlock=8M\nSweepCommand=%s/bin/efa-check\n' \
+printf 'Provider=tcp\nDomains=data0\nTimeout=30\nOnFail=log\nMinMemlock=8M\nSweepCommand=%s/bin/efa-check\n' \
 	"$C" > "$C/etc/efa-check.conf"
 chmod 600 "$C/etc/efa-check.conf"
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# `efa-check sweep` on the real Slurm test cluster (tests/cluster/cluster.sh, 6 nodes): healthy
-# nodes pass and stay idle; one node made faulty below the product (libefa-fault.so's cross
-# isolate, per node via `cluster.sh fault`) is drained alone with an efa-check reason; a node
+# `efa-check sweep` on the real Slurm test cluster on the multi-host fabric (tests/cluster/
+# cluster.sh --fabric, 6 nodes, tcp over each node's data0 link): healthy nodes pass and stay
+# idle; one node whose data link drops every packet (nftables, `cluster.sh net isolate`) is
+# drained alone with an efa-check reason; a node
 # busy in a running job is never touched; repeated sweeps with --max-nodes cover the least
 # recently swept nodes first; a job waiting for nodes gets them (the sweep stands back); a
 # second sweep on the same host is refused; an srun that never returns is killed at the set's
@@ -30,7 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 conf() { # extra lines...
-	{ printf 'Provider=tcp\nDomains=lo\nTimeout=45\nOnFail=drain\nMinMemlock=8M\n'
+	{ printf 'Provider=tcp\nDomains=data0\nTimeout=45\nOnFail=drain\nMinMemlock=8M\n'
 	  printf 'SweepCommand=%s/bin/efa-check\nSweepMetricsFile=%s\nSweepImmediate=2\n' "$C" "$PROM"
 	  for l in "$@"; do echo "$l"; done; } > "$C/etc/efa-check.conf"
 	chmod 600 "$C/etc/efa-check.conf"
@@ -50,7 +51,7 @@ states() { sinfo -h -N -o '%N %T %E' | sort; }
 calls() { grep -c " $1: efa-check cross" "$C/log/efa-check-calls.log" 2>/dev/null || echo 0; }
 
 mkdir -p "$T_TMP/prom"
-run_capture start sh "$CLUSTER" start "$C" --nodes 6
+run_capture start sh "$CLUSTER" start "$C" --nodes 6 --fabric
 expect_rc "cluster starts" 0 start
 if [ "$RC" -ne 0 ]; then done_testing; exit 1; fi
 . "$C/env"
@@ -67,7 +68,7 @@ check "history in StateDir/sweep.json (root-owned dir, 6 nodes ok)" \
 expect_grep "Prometheus textfile: per-node last sweep time" '^efa_check_sweep_node_last_swept_timestamp_seconds\{node="n6"\} [0-9]' "$PROM"
 
 # ---- one node faulty below the product ------------------------------------------------------
-sh "$CLUSTER" fault "$C" n3 "EFA_FAULT_CROSS=isolate"
+sh "$CLUSTER" net "$C" isolate n3
 sweep faulty
 expect_rc "isolated n3: sweep finds it (${SECS}s)" 1 faulty
 sed 's/^/# /' "$T_TMP/faulty.out"
@@ -76,7 +77,7 @@ states > "$T_TMP/after.out"
 expect_grep "n3 drained with an efa-check: cross: reason" '^n3 drained efa-check: cross: ' "$T_TMP/after.out"
 check "the other five idle, not drained" [ "$(grep -v '^n3 ' "$T_TMP/after.out" | awk '$2 == "idle" && $3 == "none"' | wc -l)" -eq 5 ]
 expect_grep "metrics: n3 not ok" '^efa_check_sweep_node_ok\{node="n3"\} 0$' "$PROM"
-sh "$CLUSTER" clear-fault "$C" n3
+sh "$CLUSTER" net "$C" clear
 sweep drained --json
 expect_rc "next sweep: the drained node is skipped, the rest pass" 0 drained
 check "n3 unavailable (drained), 5 tested" [ "$(jq_ drained '(j["summary"]["tested"], [n["result"] for n in j["nodes"] if n["name"]=="n3"])')" = "(5, ['unavailable'])" ]
