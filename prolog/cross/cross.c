@@ -56,8 +56,8 @@ void xrun_emit(struct check_result *c, int64_t t0)
 	progress_result(c);
 }
 
-/* A loopback-only domain (the tcp provider's `lo`, any domain whose addresses are all
- * 127.0.0.0/8 or ::1) can never carry a cross-node link: with every node's `lo` in the run,
+/* A loopback-only domain (the tcp provider's `lo`: an interface with IFF_LOOPBACK, whatever
+ * the provider) can never carry a cross-node link: with every node's `lo` in the run,
  * every such link fails ("lo: send: Resource temporarily unavailable"). Leave them out, say so
  * in a skipped check, and fail this node only if nothing else is left. */
 static void leave_out_loopback(struct xrun *x, const struct fabric_domains *fd)

@@ -64,9 +64,8 @@ void fabric_domains_free(struct fabric_domains *d);
 bool fabric_ifname_loopback(const char *name);
 
 /* Is domain i of d bound to loopback only, so that it can never carry a cross-node link?
- * True when its name is a loopback interface (the tcp/udp/sockets providers name a domain
- * after its interface) or when every address fi_getinfo gave the domain is in 127.0.0.0/8
- * or ::1, whatever the provider. Filled by fabric_provider_check. */
+ * True when its name is an interface with IFF_LOOPBACK (the tcp/udp/sockets providers name
+ * a domain after its interface), whatever the provider. Filled by fabric_provider_check. */
 bool fabric_domain_loopback_only(const struct fabric_domains *d, size_t i);
 
 /* Environment libfabric needs for a node-local test of provider (for efa:

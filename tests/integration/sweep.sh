@@ -177,7 +177,7 @@ expect_grep "clear message" 'cannot ask slurmctld which nodes are idle: .*(Unabl
 # below the product, so the set runs until Timeout unless it is preempted.
 sh "$CLUSTER" stop "$C" >/dev/null 2>&1
 P=$T_TMP/preempt
-run_capture pstart sh "$CLUSTER" start "$P" --nodes 4 --conf-extra "PreemptType=preempt/partition_prio" \
+run_capture pstart sh "$CLUSTER" start "$P" --nodes 4 --fabric --conf-extra "PreemptType=preempt/partition_prio" \
 	--conf-extra "PreemptMode=CANCEL" \
 	--conf-extra "PartitionName=sweep Nodes=ALL PriorityTier=0 PreemptMode=CANCEL MaxTime=INFINITE State=UP"
 expect_rc "preemption cluster starts" 0 pstart
