@@ -238,7 +238,7 @@ sh "$CLUSTER" clear-fault "$D" n2
 # ---- an `optional` plugin: Slurm ignores its failures, --efa-check must still protect -------
 start_cluster_optional() { # plugin-args
 	sh "$CLUSTER" stop "$D" >/dev/null 2>&1
-	sh "$CLUSTER" start "$D" --nodes 4 --plugin "$1" --plugin-optional --efa-conf "$conf" \
+	sh "$CLUSTER" start "$D" --nodes 4 --fabric --plugin "$1" --plugin-optional --efa-conf "$conf" \
 		--conf-extra "Prolog=$prolog" --conf-extra "PrologFlags=Alloc" >"$T_TMP/start.log" 2>&1
 }
 if start_cluster_optional "$ARGS"; then
