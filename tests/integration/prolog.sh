@@ -171,8 +171,15 @@ check "the check ran once for all of them (runs=$(runs_of n1), $prologs prolog r
 all_done() { for j in $jobs; do job_done "$j" || return 1; done; }
 wait_for 60 all_done || { not_ok "the 14 jobs finish"; timeout 10 squeue | diag; }
 
-# ---- 5. a faulty node is drained with an efa-check reason; the job is requeued --------------
-
+# ---- 5. a faulty node is drained with an efa-check reason; what Slurm does with the job -----
+# After a non-zero prolog exit slurmd asks slurmctld to requeue the job (SchedMD/slurm
+# src/slurmd/slurmd/req.c _launch_job_fail). 22.05 asks for JOB_REQUEUE_HOLD|JOB_LAUNCH_FAILED
+# itself; 23.02+ sends JOB_LAUNCH_FAILED and slurmctld holds the job (src/slurmctld/job_mgr.c
+# _job_requeue_op, until MaxBatchRequeue). On every release a batch job is requeued AND HELD
+# (Priority 0, "launch failed requeued held") unless SchedulerParameters=nohold_on_prolog_fail,
+# which this cluster does not set. Interactive jobs are killed instead (section 6b).
+slurm_version=$(timeout 10 sinfo --version 2>/dev/null | sed -n 's/^slurm[^ ]* \([0-9.]*\).*/\1/p')
+echo "# Slurm $slurm_version"
 sh "$CLUSTER" fault "$D" n2 "EFA_FAULT=rma_corrupt"
 # The cache expires: wait for an efa-check of n2 started before the fault to finish (it holds
 # the lock while it runs and saves), then drop its result.
@@ -186,11 +193,22 @@ else
 	show_logs
 fi
 check "sinfo -R shows n2 drained" state_matches n2 'drain'
-# requeued by the failed prolog -- or, when the periodic health check drained n2 first, never
-# started there; either way it must not have run on the bad node.
+# requeued and held by the failed prolog -- or, when the periodic health check drained n2
+# first, never started there; either way it must not have run on the bad node.
 requeued() { [ "$(job_field "$jid" Restarts)" -ge 1 ] 2>/dev/null || job_field "$jid" Reason | grep -qi requeue; }
+held() {
+	[ "$(job_field "$jid" JobState)" = PENDING ] &&
+		[ "$(job_field "$jid" Reason)" = launch_failed_requeued_held ] &&
+		[ "$(job_field "$jid" Priority)" = 0 ]
+}
 kept_off() { [ "$(job_field "$jid" JobState)" = PENDING ] && job_field "$jid" Reason | grep -q ReqNodeNotAvail; }
-if wait_for 30 requeued; then ok "the job on n2 was requeued (reason $(job_field "$jid" Reason))"
+if wait_for 30 requeued; then
+	if held; then
+		ok "Slurm $slurm_version requeued the batch job and held it (Reason=$(job_field "$jid" Reason), Priority=0): no nohold_on_prolog_fail"
+	else
+		not_ok "Slurm $slurm_version: the requeued batch job is held (JobState=$(job_field "$jid" JobState) Reason=$(job_field "$jid" Reason) Priority=$(job_field "$jid" Priority))"
+		timeout 10 scontrol show job "$jid" | diag
+	fi
 elif kept_off; then ok "the job did not start on n2: the health check drained it first ($(job_field "$jid" Reason))"
 else
 	not_ok "job $jid on n2 requeued"; timeout 10 scontrol show job "$jid" | diag
@@ -207,6 +225,29 @@ if wait_for 60 state_matches n2 '^(idle|mixed|allocated)$'; then
 else
 	not_ok "n2 resumed (state $(node_state n2), reason '$(node_reason n2)')"; show_logs
 fi
+
+# ---- 6b. an srun job whose prolog fails is killed, not requeued ----------------------------
+# _launch_job_fail's requeue request is refused for a job without a batch script
+# (ESLURM_BATCH_ONLY, job_mgr.c _job_requeue_op) and slurmd kills the job, on every release.
+sh "$CLUSTER" fault "$D" n2 "EFA_FAULT=rma_corrupt"
+sleep 2
+timeout 30 flock -w 25 "$D/state/n2/lock" rm -f "$(state_json n2)"
+sname=efa-srun-$$
+run_capture srun_bad timeout 60 srun -J "$sname" -w n2 -N1 -n1 --immediate=20 true
+sjid=$(timeout 10 squeue -h -t all -n "$sname" -o %i 2>/dev/null | head -1)
+if [ -z "$sjid" ] && grep -qiE 'immediate|not available|unavailable' "$T_TMP/srun_bad.err"; then
+	ok "srun was refused: the health check drained n2 first (exit $RC)"
+elif [ -n "$sjid" ]; then
+	st=$(job_field "$sjid" JobState)
+	check "Slurm $slurm_version: srun whose prolog failed exits non-zero (exit $RC)" test "$RC" -ne 0
+	check "... its job is ended ($st), not requeued (Restarts=$(job_field "$sjid" Restarts))" \
+		sh -c "[ '$st' != PENDING ] && [ '$st' != RUNNING ] && [ '$(job_field "$sjid" Restarts)' = 0 ]"
+else
+	not_ok "srun on the faulty n2 (exit $RC, no job named $sname)"; diag < "$T_TMP/srun_bad.err"
+fi
+sh "$CLUSTER" clear-fault "$D" n2
+wait_for 60 state_matches n2 '^(idle|mixed|allocated)$' ||
+	not_ok "n2 resumed after the srun test (state $(node_state n2), reason '$(node_reason n2)')"
 
 # ---- 7. an admin's drain reason is kept, and never resumed by efa-check ---------------------
 
