@@ -47,6 +47,7 @@ struct gpu_opts {
 	size_t ndomains;
 	int expected_gpus;        /* resolved: -1 = no expectation */
 	const char *sysfs_root;   /* NULL = /sys (the efa driver's device/p2p file) */
+	const char *cgroup_file;  /* NULL = /proc/self/cgroup (are we inside a job's cgroup?) */
 };
 
 /* Returns 0 when passed or skipped. */

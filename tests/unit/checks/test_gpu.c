@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "checks/gpu.h"
@@ -79,6 +80,9 @@ static void assert_contains(const char *haystack, const char *needle)
 		fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
 }
 
+/* /proc/self/cgroup as the check reads it (NULL = the real one). */
+static const char *cgroup_file;
+
 /* Run the check with provider/domain (NULL = no domains) and the given expectation. */
 static int run(const char *provider, const char *domain, int expected, struct check_result *c)
 {
@@ -89,6 +93,7 @@ static int run(const char *provider, const char *domain, int expected, struct ch
 		.domains = domain ? domains : NULL,
 		.ndomains = domain ? 1 : 0,
 		.expected_gpus = expected,
+		.cgroup_file = cgroup_file,
 	};
 	int rc;
 
@@ -323,6 +328,63 @@ static void real_runtime_is_callable(void **state)
 		assert_int_equal(c.status, CHECK_PASS);
 }
 
+
+/* ---- inside a job's cgroup (srun --efa-check, RunInJob prologs) ---- */
+
+/* Write a /proc/self/cgroup fixture and point the check at it. */
+static void cgroup_fixture(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	cgroup_file = path;
+}
+
+static void fewer_gpus_inside_job_cgroup_are_not_judged(void **state)
+{
+	char path[] = "/tmp/efa-cgroup-XXXXXX";
+	struct check_result c;
+
+	cgroup_fixture(path, "0::/system.slice/slurmstepd.scope/job_42/step_0/user/task_0\n");
+	setenv("EFA_TEST_GPUS", "2", 1);
+	assert_int_equal(run(NULL, NULL, 8, &c), 0);
+	assert_int_equal(c.status, CHECK_PASS);
+	assert_contains(c.detail, "2 GPUs");
+	assert_contains(c.detail, "2/8 GPUs visible inside job 42's cgroup: count not judged here");
+	unlink(path);
+	cgroup_file = NULL;
+}
+
+static void no_gpus_inside_job_cgroup_v1_is_skipped(void **state)
+{
+	char path[] = "/tmp/efa-cgroup-XXXXXX";
+	struct check_result c;
+
+	cgroup_fixture(path, "13:devices:/slurm/uid_0/job_7/step_extern\n1:name=systemd:/\n");
+	assert_int_equal(run(NULL, NULL, 8, &c), 0);
+	assert_int_equal(c.status, CHECK_SKIP);
+	assert_contains(c.detail, "no GPUs visible inside job 7's cgroup (expected 8 on the node)");
+	unlink(path);
+	cgroup_file = NULL;
+}
+
+static void fewer_gpus_outside_a_job_still_fail(void **state)
+{
+	char path[] = "/tmp/efa-cgroup-XXXXXX";
+	struct check_result c;
+
+	/* slurmd's own cgroup, and a name that only looks like a job's */
+	cgroup_fixture(path, "0::/system.slice/slurmd.service/job_x1/step_0\n");
+	setenv("EFA_TEST_GPUS", "7", 1);
+	assert_int_equal(run(NULL, NULL, 8, &c), -1);
+	assert_int_equal(c.status, CHECK_FAIL);
+	assert_string_equal(c.reason, "7/8 GPUs");
+	unlink(path);
+	cgroup_file = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +406,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unknown_domain_is_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(efa_domain_missing_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(real_runtime_is_callable, setup, teardown),
+		cmocka_unit_test_setup_teardown(fewer_gpus_inside_job_cgroup_are_not_judged, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_gpus_inside_job_cgroup_v1_is_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(fewer_gpus_outside_a_job_still_fail, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("gpu", tests, group_setup, group_teardown);
