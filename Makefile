@@ -92,7 +92,8 @@ SAN_OBJS    := $(LIB_SRCS:%.c=$(B)/san/%.o)
 # The plugin links only what it needs and never libfabric, CUDA or NCCL (DESIGN §1).
 SPANK_SRCS  := $(sort $(wildcard spank/*.c))
 SPANK_SHARED := $(wildcard prolog/env/envrules.c prolog/env/profiles.c prolog/core/strutil.c \
-                  prolog/core/config.c prolog/core/cachekey.c)
+                  prolog/core/config.c prolog/core/config_keys.c prolog/core/config_values.c \
+                  prolog/core/cachekey.c)
 SPANK_OBJS  := $(SPANK_SRCS:%.c=$(B)/%.o) $(SPANK_SHARED:prolog/%.c=$(B)/spank-shared/%.o)
 
 # tests/unit mirrors prolog/: tests/unit/<folder>/test_<name>.c -> build/tests/test_<name>
