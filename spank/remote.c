@@ -21,16 +21,29 @@
  */
 #include "exec.h"
 #include "plugin.h"
+#include "core/config.h"
 #include "core/strutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+/* `srun --efa-check` (local mode) is the user's to repeat: at most this many root efa-check
+ * runs per node at once (issue 15 point 3: 40 loops of overlapping steps gave 80 root
+ * processes, ~3 GB). Beyond it a step waits for a slot within its deadline; the runs that do
+ * start share one check under StateDir's lock (efa-check local --shared-since: a result that
+ * finished after the step started is reused), so waiting steps mostly reuse a result. */
+#define STEP_CHECK_SLOTS 2
+#define SLOT_POLL_MS 50
 
 /* slurmstepd's own SLURMD_NODENAME (set by slurmstepd for itself, not the job's copy the user
  * could influence), else the short host name. */
@@ -68,19 +81,87 @@ static bool checked_step(uint32_t step_id)
 	return step_id != SLURM_BATCH_SCRIPT && step_id != SLURM_EXTERN_CONT;
 }
 
+/* StateDir of the plugin's configuration for this node, opened without following a final
+ * symlink and vetted (root-owned, not writable by others); efa-check vets its parents on every
+ * run. -1 when there is none yet (efa-check creates it on its first run) or it is unusable. */
+static int open_state_dir(const struct plugin_context *ctx)
+{
+	struct efa_config *cfg = calloc(1, sizeof(*cfg));
+	char err[CONFIG_ERR_MAX];
+	struct stat st;
+	int fd = -1;
+
+	if (!cfg)
+		return -1;
+	if (config_load(cfg, ctx->args.config, ctx->node, ctx->args.config_given, err, sizeof(err)) == 0)
+		fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022))) {
+		close(fd);
+		fd = -1;
+	}
+	config_free(cfg);
+	free(cfg);
+	return fd;
+}
+
+/* One of STEP_CHECK_SLOTS flock()ed files in StateDir (step-slot.N), waiting at most until
+ * deadline_ms. Returns the fd (closing it frees the slot; close-on-exec, and exec.c closes
+ * every other fd in the child), -2 when every slot stayed taken, -1 when there is no usable
+ * StateDir (then the run goes without a slot: efa-check's own lock still serialises it). */
+static int take_slot(const struct plugin_context *ctx, int64_t deadline_ms)
+{
+	int dirfd = open_state_dir(ctx), fd = -1;
+
+	if (dirfd < 0)
+		return -1;
+	for (;;) {
+		for (int i = 0; i < STEP_CHECK_SLOTS && fd < 0; i++) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "step-slot.%d", i);
+			fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+			if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+				close(fd);
+				fd = -1;
+			}
+		}
+		if (fd >= 0 || now_ms() >= deadline_ms)
+			break;
+		usleep(SLOT_POLL_MS * 1000);
+	}
+	close(dirfd);
+	return fd >= 0 ? fd : -2;
+}
+
 static void run_local_check(struct plugin_context *ctx)
 {
-	char *argv[16];
+	char *argv[16], since[32];
+	const char *extra[2] = { "--shared-since", since };
 	struct exec_result r;
-	int64_t t0 = now_ms();
+	struct timeval tv;
+	int64_t t0 = now_ms(), deadline = t0 + (int64_t)ctx->args.timeout_s * 1000;
+	int slot, left_ms;
 
 	ctx->check_done = true;
-	if (efa_check_argv(ctx, "local", NULL, 0, argv, 16) < 0 ||
-	    exec_run(argv, NULL, ctx->args.timeout_s * 1000, &r) < 0) {
-		fail(ctx, "cannot run %s: %s", ctx->args.efa_check,
-			 strerror(errno));
+	gettimeofday(&tv, NULL);
+	snprintf(since, sizeof(since), "%lld.%06ld", (long long)tv.tv_sec, (long)tv.tv_usec);
+	slot = take_slot(ctx, deadline - 1000);
+	if (slot == -2) {
+		fail(ctx, "busy: %d checks already running on this node, no verdict within %d s "
+			 "(not a node fault)", STEP_CHECK_SLOTS, ctx->args.timeout_s);
 		return;
 	}
+	left_ms = (int)(deadline - now_ms());
+	if (efa_check_argv(ctx, "local", extra, 2, argv, 16) < 0 ||
+	    exec_run(argv, NULL, left_ms > 1000 ? left_ms : 1000, &r) < 0) {
+		fail(ctx, "cannot run %s: %s", ctx->args.efa_check,
+			 strerror(errno));
+		if (slot >= 0)
+			close(slot);
+		return;
+	}
+	if (slot >= 0)
+		close(slot);
 	if (r.exec_errno) {
 		fail(ctx, "cannot run %s: %s", ctx->args.efa_check,
 			 strerror(r.exec_errno));
@@ -100,6 +181,8 @@ static void run_local_check(struct plugin_context *ctx)
 		else if (r.status == 2)
 			fail(ctx, "configuration error: %s",
 				 why[0] ? why : "efa-check exit 2");
+		else if (r.status == 3)
+			fail(ctx, "no verdict (not a node fault)%s%s", why[0] ? ": " : "", why);
 		else
 			fail(ctx, "check could not complete (exit %d)%s%s",
 				 r.status, why[0] ? ": " : "", why);

@@ -1,15 +1,80 @@
 /*
  * cmd_local.c -- `efa-check local`: the node-local checks, reported, nothing changed.
+ *
+ * --shared-since EPOCH (the SPANK plugin, for `srun --efa-check`, issue 15 point 3): the run
+ * goes through the prolog's one-run-per-node sharing (policy.h): under StateDir's lock, a
+ * result that finished at or after EPOCH (the step's start, taken by slurmstepd) and was
+ * computed from this configuration is reused instead of starting another run; else the checks
+ * run once and the result is stored for the others (and the prolog's cache). No drain, no
+ * resume. Exit 3 (no verdict) when another run held the lock past the deadline.
  */
 #include "cli/cli.h"
 #include "cli/watchdog.h"
 #include "core/config.h"
 #include "checks/engine.h"
+#include "core/logging.h"
 #include "core/report.h"
+#include "core/strutil.h"
+#include "slurm/policy.h"
+#include "slurm/state.h"
 
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define LOCAL_MIN_MS 1000
+#define OPT_SHARED_SINCE 0x200
+/* slurmstepd's clock and ours are the same host's: allow only a little skew into the future */
+#define SINCE_FUTURE_MAX_S 5.0
+
+static const struct option local_longopts[] = {
+	{ "shared-since", required_argument, NULL, OPT_SHARED_SINCE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int local_opt(int opt, const char *arg, void *vctx)
+{
+	double *since = vctx;
+	char *end;
+	double v;
+
+	if (opt != OPT_SHARED_SINCE)
+		return -1;
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v) || v <= 0 || v > unix_now() + SINCE_FUTURE_MAX_S) {
+		cli_error("--shared-since: not a Unix time up to now: '%.40s'", arg);
+		return -1;
+	}
+	*since = v;
+	return 0;
+}
+
+/* A run shared with concurrent prologs and user-triggered checks (policy_obtain). */
+static int local_shared(const struct cli_opts *o, const struct efa_config *cfg, double since)
+{
+	struct policy p;
+	struct report r;
+	enum result_source src;
+	int rc;
+
+	log_open("local", o->verbose);
+	policy_init(&p, o, cfg, "local", cfg->timeout_s * 1000);
+	if (since < p.started_at)
+		p.started_at = since;   /* a result finished after the step started stands for it */
+	src = policy_obtain(&p, 0, true, &r);
+	rc = r.internal ? EXIT_INTERNAL : report_ok(&r) ? EXIT_HEALTHY : EXIT_UNHEALTHY;
+	log_msg(LOG_INFO, "node %s: user-triggered check: %s result: %s", o->node,
+		result_source_name(src), rc == EXIT_HEALTHY ? "healthy" : r.reason);
+	cli_write_report(o, &r, stdout);
+	if (rc != EXIT_HEALTHY)
+		cli_error_reason(&r, rc == EXIT_INTERNAL ? "no verdict" : "check failed");
+	report_free(&r);
+	log_close();
+	return rc;
+}
 
 int cmd_local(int argc, char **argv)
 {
@@ -18,10 +83,21 @@ int cmd_local(int argc, char **argv)
 	struct engine_opts eo;
 	struct report r;
 	int rc, timeout_ms;
+	double since = 0;
+	const struct cli_extra extra = {
+		.longopts = local_longopts, .handle = local_opt, .ctx = &since,
+		.usage = "  --shared-since EPOCH  share one run per node with concurrent prologs and\n"
+			 "                        checks: reuse a result finished at or after EPOCH\n",
+	};
 
-	rc = cli_start(argc, argv, NULL, &o, &cfg);
+	rc = cli_start(argc, argv, &extra, &o, &cfg);
 	if (rc)
 		return rc;
+	if (since > 0) {
+		rc = local_shared(&o, &cfg, since);
+		config_free(&cfg);
+		return rc;
+	}
 	eo = (struct engine_opts){ .cfg = &cfg, .sysfs_root = o.sysfs_root };
 	report_init(&r, "local", o.node);
 	/* The deadline runs from process start: what reading the configuration took is spent. */
