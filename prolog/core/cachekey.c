@@ -67,6 +67,10 @@ int cache_key_full(const struct efa_config *cfg, char *out, size_t size)
 
 		b = str_hash64(b, id, sizeof(id));
 	}
+	/* The effective provider: --provider overrides the file, and a result computed for
+	 * another provider must not stand for this run (issue 15: a health run with
+	 * --provider nosuchprov reused a healthy tcp result stored by a step's check). */
+	b = str_hash64(b, cfg->provider, strlen(cfg->provider));
 	len = strlen(out);
 	n = snprintf(out + len, size - len, "-v%s-%016" PRIx64, EFA_CHECK_VERSION, b);
 	return n < 0 || (size_t)n >= size - len ? -1 : 0;

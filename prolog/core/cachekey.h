@@ -26,7 +26,7 @@ struct efa_config;
 /* The inputs key of cfg into out. Returns 0, or -1 if it did not fit. */
 int cache_key_inputs(const struct efa_config *cfg, char *out, size_t size);
 
-/* The inputs key, "-", the binary key: the prolog's result cache. */
+/* The inputs key, "-", the binary and effective-provider key: the prolog's result cache. */
 int cache_key_full(const struct efa_config *cfg, char *out, size_t size);
 
 #endif

@@ -431,6 +431,14 @@ static void test_cache_key(void **s)
 	assert_int_equal(strncmp(full, kb, strlen(kb)), 0);
 	assert_non_null(strstr(full, "-v" EFA_CHECK_VERSION "-"));
 	assert_int_equal(cache_key_full(&b, full, 20), -1);
+	/* ... and the effective provider (--provider overrides Provider=) */
+	{
+		char full2[CACHE_KEY_MAX];
+
+		str_copy(b.provider, sizeof(b.provider), "nosuchprov");
+		assert_int_equal(cache_key_full(&b, full2, sizeof(full2)), 0);
+		assert_string_not_equal(full, full2);
+	}
 	config_free(&a);
 	config_free(&b);
 }
