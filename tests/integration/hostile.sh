@@ -444,14 +444,18 @@ SLURMD_NODENAME=n9EVIL"
 		sh -c "! timeout 10 sinfo -h -N -n n1,n3 -o '%T' | grep -q drain"
 	check "non-root cross did run (it failed: exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
 	# control: the same health run as root drains (so the tests above would see a drain)
-	run_capture r_health timeout 60 "$EFA_CHECK" health --config "$D/etc/efa-check.conf" --node n3 --provider nosuchprov
+	run_capture r_health timeout 60 "$EFA_CHECK" health --verbose --config "$D/etc/efa-check.conf" --node n3 --provider nosuchprov
+	cat "$T_TMP/r_health.out" "$T_TMP/r_health.err" | head -5 | diag
 	check "control: root 'health --provider nosuchprov' drains n3 ($(u_state n3): $(u_reason n3))" \
 		sh -c "timeout 10 sinfo -R -h -N -n n3 -o '%E' | grep -q '^efa-check:'"
 	timeout 10 scontrol update nodename=n2,n3 state=resume >/dev/null 2>&1
 
 	# A symlink planted at the MetricsFile path is replaced; its target is untouched.
 	echo VICTIM > "$H/victim"
+	rm -f "$D/metrics/n1.prom"   # the steps' checks on n1 wrote it already
 	ln -s "$H/victim" "$D/metrics/n1.prom"
+	check "symlink planted at MetricsFile" test -L "$D/metrics/n1.prom"
+	rm -f "$D/state/n1/last-report.json"   # a real run (a cached result publishes nothing)
 	run_capture metln timeout 60 "$D/bin/efa-check" health --node n1
 	check "symlink at MetricsFile: replaced by a regular file" \
 		test -f "$D/metrics/n1.prom" -a ! -L "$D/metrics/n1.prom"
