@@ -88,19 +88,23 @@ static void check_args(const struct plugin_args *a)
 		abort();
 }
 
-static void check_option(const char *v, int rc)
+/* The option callback: srun's side (remote == 0) rejects anything but local/cross; the node's
+ * side (remote == 1) accepts every value and records it as invalid (the step then fails in
+ * task_init_privileged), so that nothing raw reaches Slurm's log. */
+static void check_option(const char *v, int rc, bool remote)
 {
 	const char *m = context.mode_arg;
 	bool local = !*v || !strcmp(v, "local"), cross = !strcmp(v, "cross");
+	enum check_mode want = local ? MODE_LOCAL : cross ? MODE_CROSS : MODE_INVALID;
 
 	if (strlen(m) >= sizeof(context.mode_arg))
 		abort();
 	for (; *m; m++)                 /* echoed in srun's error message: printable only */
 		if (!isprint((unsigned char)*m))
 			abort();
-	if (rc == 0 && !(local && context.mode == MODE_LOCAL) && !(cross && context.mode == MODE_CROSS))
+	if (context.mode != want)
 		abort();
-	if (rc != 0 && (local || cross || context.mode != MODE_INVALID))
+	if (remote ? rc != 0 : (rc == 0) != (want != MODE_INVALID))
 		abort();
 }
 
@@ -174,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_args(&context.args);
 		if (registered) {
 			rc = registered->cb(registered->val, value, c == 2);
-			check_option(value, rc);
+			check_option(value, rc, c == 2);
 		}
 		slurm_spank_exit(NULL, argc, argv);
 	}
