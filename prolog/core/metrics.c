@@ -2,42 +2,17 @@
  * metrics.c -- Prometheus text exposition format 0.0.4 (see metrics.h).
  */
 #include "core/metrics.h"
+#include "core/strutil.h"
 #include "core/report.h"
 #include "slurm/state.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define METRICS_MAX (1 << 20)
-
-struct out {
-	char *buf;
-	size_t size, len;
-	bool overflow;
-};
-
-static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void emit(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->overflow)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->size - o->len) {
-		o->overflow = true;
-		return;
-	}
-	o->len += (size_t)n;
-}
 
 /* Label values escape backslash, double quote and newline. */
 static void label_escape(const char *s, char *dst, size_t size)
@@ -58,9 +33,9 @@ static void label_escape(const char *s, char *dst, size_t size)
 	dst[j] = '\0';
 }
 
-static void header(struct out *o, const char *name, const char *type, const char *help)
+static void header(struct strbuf *o, const char *name, const char *type, const char *help)
 {
-	emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void check_labels(const struct check_result *c, char *buf, size_t size)
@@ -83,24 +58,24 @@ static bool metric_value(const struct check_result *c, const char *name, double 
 	return false;
 }
 
-typedef void (*check_emit_fn)(struct out *o, const struct check_result *c, const char *labels);
+typedef void (*check_emit_fn)(struct strbuf *o, const struct check_result *c, const char *labels);
 
-static void emit_ok(struct out *o, const struct check_result *c, const char *labels)
+static void emit_ok(struct strbuf *o, const struct check_result *c, const char *labels)
 {
-	emit(o, "efa_check_check_ok{%s} %d\n", labels, c->status != CHECK_FAIL);
+	strbuf_printf(o, "efa_check_check_ok{%s} %d\n", labels, c->status != CHECK_FAIL);
 }
 
-static void emit_skipped(struct out *o, const struct check_result *c, const char *labels)
+static void emit_skipped(struct strbuf *o, const struct check_result *c, const char *labels)
 {
-	emit(o, "efa_check_check_skipped{%s} %d\n", labels, c->status == CHECK_SKIP);
+	strbuf_printf(o, "efa_check_check_skipped{%s} %d\n", labels, c->status == CHECK_SKIP);
 }
 
-static void emit_duration(struct out *o, const struct check_result *c, const char *labels)
+static void emit_duration(struct strbuf *o, const struct check_result *c, const char *labels)
 {
-	emit(o, "efa_check_check_duration_seconds{%s} %.3f\n", labels, c->duration_ms / 1000.0);
+	strbuf_printf(o, "efa_check_check_duration_seconds{%s} %.3f\n", labels, c->duration_ms / 1000.0);
 }
 
-static void per_check(struct out *o, const struct report *r, check_emit_fn fn)
+static void per_check(struct strbuf *o, const struct report *r, check_emit_fn fn)
 {
 	char labels[4 * (CHECK_NAME_MAX + CHECK_TARGET_MAX)];
 
@@ -111,7 +86,7 @@ static void per_check(struct out *o, const struct report *r, check_emit_fn fn)
 }
 
 /* Loopback figures per domain in base units (Prometheus naming: bytes per second, seconds). */
-static void per_loopback_base(struct out *o, const struct report *r)
+static void per_loopback_base(struct strbuf *o, const struct report *r)
 {
 	static const struct { const char *metric, *name, *help; double scale; } m[] = {
 		{ "write_gbps", "efa_check_loopback_write_bytes_per_second",
@@ -134,7 +109,7 @@ static void per_loopback_base(struct out *o, const struct report *r)
 				header(o, m[k].name, "gauge", m[k].help);
 			any = true;
 			label_escape(c->target, domain, sizeof(domain));
-			emit(o, "%s{domain=\"%s\"} %g\n", m[k].name, domain, v * m[k].scale);
+			strbuf_printf(o, "%s{domain=\"%s\"} %g\n", m[k].name, domain, v * m[k].scale);
 		}
 	}
 }
@@ -148,7 +123,7 @@ static bool name_in(char *const *names, size_t n, const char *name)
 }
 
 /* Cross mode: every link's bandwidth, latency, state, and every node's slow state. */
-static void per_link(struct out *o, const struct report *r)
+static void per_link(struct strbuf *o, const struct report *r)
 {
 	static const char *const names[] = { "efa_check_link_bytes_per_second",
 					     "efa_check_link_latency_seconds", "efa_check_link_ok",
@@ -171,7 +146,7 @@ static void per_link(struct out *o, const struct report *r)
 
 			label_escape(l->a, a, sizeof(a));
 			label_escape(l->b, b, sizeof(b));
-			emit(o, "%s{a=\"%s\",b=\"%s\"} %g\n", names[k], a, b, v);
+			strbuf_printf(o, "%s{a=\"%s\",b=\"%s\"} %g\n", names[k], a, b, v);
 		}
 	}
 	header(o, "efa_check_node_slow", "gauge",
@@ -186,20 +161,20 @@ static void per_link(struct out *o, const struct report *r)
 			if (seen || (e && !strcmp(r->links[i].a, n)))
 				continue;
 			label_escape(n, a, sizeof(a));
-			emit(o, "efa_check_node_slow{node=\"%s\"} %d\n", a,
+			strbuf_printf(o, "efa_check_node_slow{node=\"%s\"} %d\n", a,
 			     name_in(r->slow_nodes, r->nslow_nodes, n));
 		}
 }
 
 long metrics_format(const struct report *r, double finished_at, long runs, char *buf, size_t size)
 {
-	struct out o = { .buf = buf, .size = size };
+	struct strbuf o = { .buf = buf, .size = size };
 
 	if (!size)
 		return -1;
 	buf[0] = '\0';
 	header(&o, "efa_check_ok", "gauge", "1 if the last efa-check run passed every check.");
-	emit(&o, "efa_check_ok %d\n", report_ok(r));
+	strbuf_printf(&o, "efa_check_ok %d\n", report_ok(r));
 	header(&o, "efa_check_check_ok", "gauge", "1 if the check passed or was skipped, 0 if it failed.");
 	per_check(&o, r, emit_ok);
 	header(&o, "efa_check_check_skipped", "gauge", "1 if the check could not run on this node.");
@@ -211,15 +186,15 @@ long metrics_format(const struct report *r, double finished_at, long runs, char 
 	if (r->flapping >= 0) {
 		header(&o, "efa_check_flapping", "gauge",
 		       "1 if the node is held drained as flapping (until an admin resumes it).");
-		emit(&o, "efa_check_flapping %d\n", r->flapping);
+		strbuf_printf(&o, "efa_check_flapping %d\n", r->flapping);
 	}
 	header(&o, "efa_check_duration_seconds", "gauge", "Duration of the whole efa-check run.");
-	emit(&o, "efa_check_duration_seconds %.3f\n", r->duration_ms / 1000.0);
+	strbuf_printf(&o, "efa_check_duration_seconds %.3f\n", r->duration_ms / 1000.0);
 	header(&o, "efa_check_last_run_timestamp_seconds", "gauge",
 	       "Unix time the last real efa-check run finished.");
-	emit(&o, "efa_check_last_run_timestamp_seconds %.3f\n", finished_at);
+	strbuf_printf(&o, "efa_check_last_run_timestamp_seconds %.3f\n", finished_at);
 	header(&o, "efa_check_runs_total", "counter", "Real efa-check runs recorded in StateDir.");
-	emit(&o, "efa_check_runs_total %ld\n", runs);
+	strbuf_printf(&o, "efa_check_runs_total %ld\n", runs);
 	return o.overflow ? -1 : (long)o.len;
 }
 

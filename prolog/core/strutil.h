@@ -42,4 +42,16 @@ int64_t now_us(void);
 #define STR_HASH64_INIT 0xcbf29ce484222325ULL
 uint64_t str_hash64(uint64_t h, const void *data, size_t len);
 
+/* A bounded text buffer (metrics textfiles, reports): appends stop at the first one that does
+ * not fit, which sets overflow; the text before it stays terminated. */
+struct strbuf {
+	char *buf;
+	size_t size, len;
+	bool overflow;
+};
+void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* write(2) all of len bytes, retrying EINTR. Returns 0, or -1 (errno set, or 0 on a short write). */
+int fd_write_all(int fd, const void *data, size_t len);
+
 #endif

@@ -8,7 +8,6 @@
 
 #include <json-c/json.h>
 #include <slurm/slurm.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,33 +469,9 @@ int sweep_exit_code(const struct sweep_counts *c, bool internal_error)
 	return EXIT_HEALTHY;
 }
 
-struct mout {
-	char *buf;
-	size_t size, len;
-	bool overflow;
-};
-
-static void memit(struct mout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void memit(struct mout *o, const char *fmt, ...)
+static void mhead(struct strbuf *o, const char *name, const char *type, const char *help)
 {
-	va_list ap;
-	int n;
-
-	if (o->overflow)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->size - o->len)
-		o->overflow = true;
-	else
-		o->len += (size_t)n;
-}
-
-static void mhead(struct mout *o, const char *name, const char *type, const char *help)
-{
-	memit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* Node names are validated ([A-Za-z0-9._-]) before they enter the history: no label escaping
@@ -504,7 +479,7 @@ static void mhead(struct mout *o, const char *name, const char *type, const char
 long sweep_metrics_format(const struct sweep_history *h, const struct sweep_counts *c,
 			  double finished_at, double duration_s, char *buf, size_t size)
 {
-	struct mout o = { .buf = buf, .size = size };
+	struct strbuf o = { .buf = buf, .size = size };
 	const struct { const char *name; size_t v; } counts[] = {
 		{ "tested", c->tested }, { "ok", c->ok }, { "bad", c->bad }, { "slow", c->slow },
 		{ "link", c->link }, { "error", c->error }, { "busy", c->busy },
@@ -517,25 +492,25 @@ long sweep_metrics_format(const struct sweep_history *h, const struct sweep_coun
 	mhead(&o, "efa_check_sweep_node_last_swept_timestamp_seconds", "gauge",
 	      "Unix time the node's links were last tested by efa-check sweep.");
 	for (size_t i = 0; i < h->n; i++)
-		memit(&o, "efa_check_sweep_node_last_swept_timestamp_seconds{node=\"%s\"} %.3f\n",
+		strbuf_printf(&o, "efa_check_sweep_node_last_swept_timestamp_seconds{node=\"%s\"} %.3f\n",
 		      h->e[i].name, h->e[i].swept_at);
 	mhead(&o, "efa_check_sweep_node_ok", "gauge",
 	      "1 if the node's last sweep found nothing wrong, 0 otherwise.");
 	for (size_t i = 0; i < h->n; i++)
-		memit(&o, "efa_check_sweep_node_ok{node=\"%s\"} %d\n", h->e[i].name,
+		strbuf_printf(&o, "efa_check_sweep_node_ok{node=\"%s\"} %d\n", h->e[i].name,
 		      h->e[i].result == RESULT_OK);
 	mhead(&o, "efa_check_sweep_node_result", "gauge",
 	      "1 for the node's last sweep result (ok, bad, slow, link, error).");
 	for (size_t i = 0; i < h->n; i++)
-		memit(&o, "efa_check_sweep_node_result{node=\"%s\",result=\"%s\"} 1\n", h->e[i].name,
+		strbuf_printf(&o, "efa_check_sweep_node_result{node=\"%s\",result=\"%s\"} 1\n", h->e[i].name,
 		      sweep_result_name(h->e[i].result));
 	mhead(&o, "efa_check_sweep_nodes", "gauge", "Nodes of the last sweep by outcome.");
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-		memit(&o, "efa_check_sweep_nodes{outcome=\"%s\"} %zu\n", counts[i].name, counts[i].v);
+		strbuf_printf(&o, "efa_check_sweep_nodes{outcome=\"%s\"} %zu\n", counts[i].name, counts[i].v);
 	mhead(&o, "efa_check_sweep_duration_seconds", "gauge", "Wall time of the last sweep.");
-	memit(&o, "efa_check_sweep_duration_seconds %.3f\n", duration_s);
+	strbuf_printf(&o, "efa_check_sweep_duration_seconds %.3f\n", duration_s);
 	mhead(&o, "efa_check_sweep_last_run_timestamp_seconds", "gauge",
 	      "Unix time the last sweep finished.");
-	memit(&o, "efa_check_sweep_last_run_timestamp_seconds %.3f\n", finished_at);
+	strbuf_printf(&o, "efa_check_sweep_last_run_timestamp_seconds %.3f\n", finished_at);
 	return o.overflow ? -1 : (long)o.len;
 }

@@ -40,21 +40,6 @@
 
 /* ---- a bounded child that answers with text --------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Append what fd has to *buf (grown as needed up to max). Returns bytes read, 0 at EOF, -1
  * on error or overflow. */
 static long read_some(int fd, char **buf, size_t *len, size_t *cap, size_t max)
@@ -114,7 +99,7 @@ static int bounded_rpc(rpc_fn fn, void *arg, int timeout_ms, char **out)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		fn(arg, answer);
 		s = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN);
-		_exit(write_all(fds[1], s, strlen(s)) < 0 ? 1 : 0);
+		_exit(fd_write_all(fds[1], s, strlen(s)) < 0 ? 1 : 0);
 	}
 	close(fds[1]);
 	for (;;) {
