@@ -340,13 +340,15 @@ check "the periodic health check did not drain the busy node ($(node_state n1), 
 	test -z "$(node_reason n1)"
 timeout 10 scancel "$jid" 2>/dev/null
 wait_for 30 job_done "$jid"
-if wait_for 30 state_matches n1 '^idle$'; then
+# Once the job is gone the periodic health check may run first and drain n1 (the fault is still
+# there): that is the full checks failing too. Either way n1 must no longer be busy.
+if wait_for 30 state_matches n1 '^(idle|drained)$'; then
 	run_node idle_full n1 health
 	check "on the idle node the full checks run and the fault fails them (exit $RC)" test "$RC" -eq 1
 	check "the provider check ran this time" \
 		test "$(json_get "$T_TMP/idle_full.out" "[c.get('skipped', False) for c in j['checks'] if c['name']=='provider'][0]")" = False
 else
-	not_ok "n1 idle after the job (state $(node_state n1))"
+	not_ok "n1 idle or drained after the job (state $(node_state n1))"
 fi
 sh "$CLUSTER" clear-fault "$D" n1
 if wait_for 60 state_matches n1 '^(idle|mixed|allocated)$'; then
