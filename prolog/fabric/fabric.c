@@ -140,10 +140,18 @@ void fabric_prepare_env(const char *provider)
 		/* rxm's tx and rx buffer pools grow by chunks of 1024 buffers of buffer_size
 		 * (rxm_ep_create_pools, chunk_cnt 1024), memset when they grow, whatever the queue
 		 * sizes: 2 pools x 16 MiB per endpoint at the default 16 KiB, half of the check's
-		 * CPU time on tcp. 4 KiB buffers make that 4 MiB; every message size is still
-		 * verified through each of rxm's protocols (eager up to 4 KiB, segmented, then
-		 * rendezvous up to LoopbackMaxSize). efa has no rxm layer: no effect there. */
+		 * CPU time on tcp, and the first message of each protocol grows another pool.
+		 * 1 KiB buffers make that 2 MiB (fi_enable 16 -> 8 ms per endpoint, the first
+		 * rendezvous 17 -> 7 ms on the build machine); rxm accepts any size that holds its
+		 * rendezvous and atomic headers (rxm_init.c rxm_init_info, v1.17.0 to v2.1.0), and
+		 * every message size is still verified through each of rxm's protocols (eager up
+		 * to 1 KiB, segmented, then rendezvous up to LoopbackMaxSize). efa has no rxm
+		 * layer: no effect there. */
 		setenv("FI_OFI_RXM_BUFFER_SIZE", FABRIC_TEST_RXM_BUFFER_STR, 0);
+		/* rxm drives connection management only every cm_progress_interval us of CQ
+		 * polling (default 10000; rxm_init.c, v1.17.0 to v2.1.0): a loopback connection
+		 * took ~2 intervals before its first message. 1 ms is what a test needs. */
+		setenv("FI_OFI_RXM_CM_PROGRESS_INTERVAL", FABRIC_TEST_RXM_CM_INTERVAL_STR, 0);
 	}
 }
 

@@ -58,7 +58,9 @@ void fabric_domains_free(struct fabric_domains *d);
 #define FABRIC_TEST_QUEUE 128
 #define FABRIC_TEST_QUEUE_STR "128"
 /* rxm eager buffer size for a test (see fabric_prepare_env). */
-#define FABRIC_TEST_RXM_BUFFER_STR "4096"
+#define FABRIC_TEST_RXM_BUFFER_STR "1024"
+/* rxm connection-management progress interval for a test, microseconds (fabric_prepare_env). */
+#define FABRIC_TEST_RXM_CM_INTERVAL_STR "1000"
 
 /* Is this name a network interface with IFF_LOOPBACK ("lo")? */
 bool fabric_ifname_loopback(const char *name);
