@@ -710,6 +710,7 @@ static void describe_pass(const struct lb *lb, double gbps, double lat_us, int i
 static int run_steps(struct lb *lb, struct check_result *c)
 {
 	int iterations = lb->o->iterations > 0 ? lb->o->iterations : 100;
+	const char *note = lb->o->floor_note ? lb->o->floor_note : "";
 	double gbps = 0, lat_us = 0;
 
 	if (lb_setup(lb) || build_pattern(lb) || verify_all_sizes(lb) ||
@@ -718,8 +719,13 @@ static int run_steps(struct lb *lb, struct check_result *c)
 	check_metric(c, "write_gbps", gbps);
 	check_metric(c, "latency_us", lat_us);
 	describe_pass(lb, gbps, lat_us, iterations, c);
+	if (note[0] && lb->o->min_gbps > 0)
+		str_appendf(c->detail, sizeof(c->detail), "; MinLoopbackGbps %g (%s)", lb->o->min_gbps, note);
+	else if (note[0])
+		str_appendf(c->detail, sizeof(c->detail), "; MinLoopbackGbps %s", note);
 	if (lb->o->min_gbps > 0 && gbps < lb->o->min_gbps)
-		return lb_fail(lb, "RMA write %.1f Gb/s < MinLoopbackGbps %g", gbps, lb->o->min_gbps);
+		return lb_fail(lb, "RMA write %.1f Gb/s < MinLoopbackGbps %g%s%s%s", gbps,
+			       lb->o->min_gbps, note[0] ? " (" : "", note, note[0] ? ")" : "");
 	return 0;
 }
 
@@ -775,6 +781,7 @@ static void *loopback_thread(void *arg)
 		.max_bytes = cfg->loopback_max_bytes,
 		.iterations = cfg->loopback_iterations,
 		.min_gbps = cfg->min_loopback_gbps,
+		.floor_note = cfg->loopback_floor_note,
 		.sysfs_root = j->ctx->sysfs_root,
 	};
 	struct check_result c;

@@ -19,6 +19,8 @@ struct loopback_opts {
 	long max_bytes;            /* largest verified message, >= 1 MiB */
 	int iterations;            /* bandwidth/latency iterations */
 	double min_gbps;           /* 0 = not enforced */
+	const char *floor_note;    /* where min_gbps came from with auto ("auto: p5.48xlarge
+				    * profile", "auto: no floor, ..."); NULL or "" = given */
 	const char *sysfs_root;    /* NULL = /sys (the device counters moved to counters.c) */
 };
 

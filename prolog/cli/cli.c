@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "cli/watchdog.h"
 #include "core/config.h"
+#include "env/baseline.h"
 #include "core/report.h"
 #include "core/strutil.h"
 
@@ -250,6 +251,10 @@ int cli_load_config(const struct cli_opts *o, struct efa_config *cfg)
 	if (o->state_dir)
 		str_copy(cfg->state_dir, sizeof(cfg->state_dir), o->state_dir);
 	watchdog_set_total(cfg->timeout_s * 1000);
+	if (baseline_wanted(cfg)) {    /* MinLoopbackGbps=auto etc. (env/baseline.h) */
+		watchdog_phase("reading the instance type");
+		baseline_resolve(cfg, o->sysfs_root);
+	}
 	return 0;
 }
 

@@ -283,6 +283,7 @@ void config_defaults(struct efa_config *c)
 	c->counter_max_rate[2] = 0;      /* impaired_remote_conn_events: the remote's trouble */
 	c->counter_max_rate[3] = 0;      /* unresponsive_remote_events: the remote's trouble */
 	c->min_link_fraction = 0.25;
+	c->min_device_fraction = 0.25;
 	c->on_slow = ON_SLOW_LOG;
 	c->flap_count = 3;
 	c->flap_window_s = 86400;

@@ -18,6 +18,10 @@
 #define EFA_CHECK_DEFAULT_CONFIG EFA_CHECK_SYSCONFDIR "/slurm/efa-check.conf"
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_ERR_MAX  512
+/* MinLoopbackGbps / MinLinkGbps / MinBusBwGBps = auto: the node's instance profile figure,
+ * resolved once after loading (env/baseline.h); until then and where none is published, the
+ * consumers' "> 0" test leaves it unenforced. */
+#define CONFIG_AUTO (-1.0)
 
 enum on_fail {
 	ON_FAIL_DRAIN_REQUEUE = 0,  /* drain, exit non-zero: Slurm requeues the job (default) */
@@ -49,10 +53,17 @@ struct efa_config {
 	size_t ndomains;
 	int expected_devices;       /* ExpectedDevices=N; -1 = auto (instance profile) */
 	int expected_gpus;          /* ExpectedGPUs=N; -1 = auto (instance profile or any) */
-	double min_loopback_gbps;   /* MinLoopbackGbps=, 0 = not enforced */
-	double min_link_gbps;       /* MinLinkGbps= (cross), 0 = not enforced */
-	double min_busbw_gbps;      /* MinBusBwGBps= (NCCL, GB/s), 0 = not enforced */
+	double min_loopback_gbps;   /* MinLoopbackGbps=, 0 = not enforced, CONFIG_AUTO = auto */
+	double min_link_gbps;       /* MinLinkGbps= (cross), 0 = not enforced, CONFIG_AUTO */
+	double min_busbw_gbps;      /* MinBusBwGBps= (NCCL, GB/s), 0 = not enforced, CONFIG_AUTO */
+	double advisory_busbw_gbps; /* MinBusBwGBps=auto: the instance profile's published busbw,
+				     * reported beside the measurement, never fails (baseline.h) */
+	/* What each auto key resolved to ("p5.48xlarge profile"), or why it set no floor
+	 * ("no floor: instance type unknown"); "" for keys that were not auto (baseline.h). */
+	char loopback_floor_note[96], link_floor_note[96], busbw_floor_note[96];
 	double min_link_fraction;   /* MinLinkFraction= (cross slow nodes), default 0.25; 0 = off */
+	double min_device_fraction; /* MinDeviceFraction= (a loopback device slow against the
+				     * node's other devices, >= 3 measured), default 0.25; 0 = off */
 	enum on_slow on_slow;       /* OnSlow=log|drain, default log */
 	int flap_count;             /* FlapCount=, drains+resumes within FlapWindow that hold a
 				     * node drained as flapping; default 3, 0 = off */

@@ -117,7 +117,7 @@ static int k_expected_gpus(struct efa_config *c, const struct pctx *p, const cha
 static int k_min_loopback(struct efa_config *c, const struct pctx *p, const char *key,
 			  const char *v)
 {
-	return cfg_val_double(p, key, v, 0, 100000, &c->min_loopback_gbps);
+	return cfg_val_double_auto(p, key, v, 100000, &c->min_loopback_gbps);
 }
 
 static int k_min_memlock(struct efa_config *c, const struct pctx *p, const char *key,
@@ -137,18 +137,24 @@ static int k_min_memlock(struct efa_config *c, const struct pctx *p, const char 
 
 static int k_min_link(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
 {
-	return cfg_val_double(p, key, v, 0, 100000, &c->min_link_gbps);
+	return cfg_val_double_auto(p, key, v, 100000, &c->min_link_gbps);
 }
 
 static int k_min_busbw(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
 {
-	return cfg_val_double(p, key, v, 0, 100000, &c->min_busbw_gbps);
+	return cfg_val_double_auto(p, key, v, 100000, &c->min_busbw_gbps);
 }
 
 static int k_min_link_fraction(struct efa_config *c, const struct pctx *p, const char *key,
 			       const char *v)
 {
 	return cfg_val_double(p, key, v, 0, 1, &c->min_link_fraction);
+}
+
+static int k_min_device_fraction(struct efa_config *c, const struct pctx *p, const char *key,
+				 const char *v)
+{
+	return cfg_val_double(p, key, v, 0, 1, &c->min_device_fraction);
 }
 
 static int k_on_slow(struct efa_config *c, const struct pctx *p, const char *key, const char *v)
@@ -477,6 +483,7 @@ static const struct key_def keys[] = {
 	{ "MinMemlock", k_min_memlock, false },
 	{ "MinBusBwGBps", k_min_busbw, false },
 	{ "MinLinkFraction", k_min_link_fraction, false },
+	{ "MinDeviceFraction", k_min_device_fraction, false },
 	{ "OnSlow", k_on_slow, false },
 	{ "FlapCount", k_flap_count, false },
 	{ "FlapWindow", k_flap_window, false },

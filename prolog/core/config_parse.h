@@ -48,6 +48,9 @@ int cfg_val_long(const struct pctx *p, const char *key, const char *v, long min,
 int cfg_val_int(const struct pctx *p, const char *key, const char *v, long min, long max,
 		int *out);
 int cfg_val_int_auto(const struct pctx *p, const char *key, const char *v, long max, int *out);
+/* "auto" -> CONFIG_AUTO, else a number 0..max. */
+int cfg_val_double_auto(const struct pctx *p, const char *key, const char *v, double max,
+			double *out);
 int cfg_val_double(const struct pctx *p, const char *key, const char *v, double min, double max,
 		   double *out);
 int cfg_parse_bytes(const char *v, long *out);

@@ -98,6 +98,18 @@ int cfg_val_double(const struct pctx *p, const char *key, const char *v, double 
 	return 0;
 }
 
+int cfg_val_double_auto(const struct pctx *p, const char *key, const char *v, double max,
+			double *out)
+{
+	if (!strcasecmp(v, "auto")) {
+		*out = CONFIG_AUTO;
+		return 0;
+	}
+	if (parse_double(v, -DBL_MAX, DBL_MAX, out) < 0 || *out < 0 || *out > max)
+		return cfg_perr(p, "%s=%.*s: expected auto or a number 0..%g", key, QUOTE_MAX, v, max);
+	return 0;
+}
+
 /* Bytes: decimal integer with an optional K, M or G suffix (powers of 1024, any case). */
 int cfg_parse_bytes(const char *v, long *out)
 {

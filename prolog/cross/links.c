@@ -428,7 +428,9 @@ static int test_bandwidth(struct xdom *d, struct xpeer *p, int slot, int64_t dl)
 	us = now_us() - t0;
 	p->gbps = us > 0 ? (double)d->tsize * p->bw_done * 8.0 / ((double)us * 1000.0) : 0.0;
 	if (d->cfg->min_link_gbps > 0 && p->gbps < d->cfg->min_link_gbps)
-		peer_fail(d, p, "%.2f Gb/s below MinLinkGbps=%g", p->gbps, d->cfg->min_link_gbps);
+		peer_fail(d, p, "%.2f Gb/s below MinLinkGbps=%g%s%s%s", p->gbps, d->cfg->min_link_gbps,
+			  d->cfg->link_floor_note[0] ? " (" : "", d->cfg->link_floor_note,
+			  d->cfg->link_floor_note[0] ? ")" : "");
 	return 0;
 }
 

@@ -26,6 +26,22 @@ void xrun_setup_nccl(struct xrun *x)
 		str_appendf(x->nccl_skip, sizeof(x->nccl_skip), "ncclGetUniqueId: %s", err);
 }
 
+/* MinBusBwGBps=auto: the instance profile's published busbw beside the measurement. Advisory
+ * (env/baseline.h): below it is said, never failed. */
+static void advisory_busbw(const struct xrun *x, struct check_result *c)
+{
+	double want = x->cfg->advisory_busbw_gbps;
+
+	if (want > 0) {
+		check_metric(c, "advisory_busbw_gbs", want);
+		if (x->nres.ok && x->nres.busbw_gbs < want)
+			str_appendf(c->detail, sizeof(c->detail), "; below the published %g GB/s (%s; "
+				    "advisory, not failed)", want, x->cfg->busbw_floor_note);
+	} else if (x->cfg->busbw_floor_note[0]) {
+		str_appendf(c->detail, sizeof(c->detail), "; MinBusBwGBps %s", x->cfg->busbw_floor_note);
+	}
+}
+
 void xrun_run_nccl(struct xrun *x, json_object **blobs)
 {
 	struct check_result c;
@@ -61,6 +77,7 @@ void xrun_run_nccl(struct xrun *x, json_object **blobs)
 		check_metric(&c, "init_ms", x->nres.init_ms);
 		check_metric(&c, "connect_ms", x->nres.connect_ms);
 		check_metric(&c, "verify_ms", x->nres.verify_ms);
+		advisory_busbw(x, &c);
 		if (!x->nres.ok)
 			check_fail(&c, "cross: nccl: %s", x->nres.detail);
 	}

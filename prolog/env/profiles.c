@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #define PROFILES_FILE_MAX (1L << 20)    /* a profile table is a few KiB; refuse anything huge */
 #define PROFILES_MAX_DEVICES 256
 #define PROFILES_MAX_GPUS 64
+#define PROFILES_MAX_GBPS 100000.0  /* 100 Tbit/s: far above any EC2 figure */
 #define DMI_PRODUCT_NAME "devices/virtual/dmi/id/product_name"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -69,7 +71,37 @@ static bool table_has(const struct profile_table *t, const char *type)
 	return false;
 }
 
-enum profile_key { KEY_DEVICES = 1, KEY_GPUS = 2, KEY_RDMA_READ = 4 };
+enum profile_key {
+	KEY_DEVICES = 1, KEY_GPUS = 2, KEY_RDMA_READ = 4,
+	KEY_LOOPBACK = 8, KEY_LINK = 16, KEY_BUSBW = 32,
+};
+
+/* The optional bandwidth figures: a positive number (0 would read as "a floor of nothing"). */
+static const struct { const char *key; int bit; size_t off; } figure_keys[] = {
+	{ "loopback_gbps", KEY_LOOPBACK, offsetof(struct instance_profile, loopback_gbps) },
+	{ "link_gbps", KEY_LINK, offsetof(struct instance_profile, link_gbps) },
+	{ "busbw_GBps", KEY_BUSBW, offsetof(struct instance_profile, busbw_gbytes) },
+};
+
+/* key=<figure>; returns the key's bit, 0 with msg set on a bad value, -1 when not a figure key. */
+static int parse_figure(const char *key, const char *val, struct instance_profile *p, char *msg,
+			size_t msglen)
+{
+	for (size_t i = 0; i < sizeof(figure_keys) / sizeof(figure_keys[0]); i++) {
+		double x;
+
+		if (strcmp(key, figure_keys[i].key))
+			continue;
+		if (parse_double(val, 0, PROFILES_MAX_GBPS, &x) || !(x > 0)) {
+			set_err(msg, msglen, "%s=%s: expected a number above 0 and at most %g", key, val,
+				PROFILES_MAX_GBPS);
+			return 0;
+		}
+		*(double *)((char *)p + figure_keys[i].off) = x;
+		return figure_keys[i].bit;
+	}
+	return -1;
+}
 
 /* Parse one "key=value" word into p; returns the key's bit, or 0 with msg set. */
 static int parse_profile_word(char *word, struct instance_profile *p, char *msg, size_t msglen)
@@ -77,6 +109,7 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 	char *eq = strchr(word, '=');
 	const char *key, *val;
 	long n;
+	int bit;
 
 	if (!eq) {
 		set_err(msg, msglen, "'%s' is not key=value (devices=, gpus=, rdma_read=)", word);
@@ -109,7 +142,10 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 		p->rdma_read = !strcmp(val, "yes");
 		return KEY_RDMA_READ;
 	}
-	set_err(msg, msglen, "unknown key '%s' (devices, gpus, rdma_read)", key);
+	if ((bit = parse_figure(key, val, p, msg, msglen)) >= 0)
+		return bit;
+	set_err(msg, msglen, "unknown key '%s' (devices, gpus, rdma_read, loopback_gbps, link_gbps, "
+		"busbw_GBps)", key);
 	return 0;
 }
 

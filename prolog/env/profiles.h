@@ -6,6 +6,9 @@
  *
  * File format, one profile per line, '#' comments:
  *     <instance-type-or-glob>  devices=<n>  gpus=<n>  rdma_read=yes|no
+ *                              [loopback_gbps=<x>] [link_gbps=<x>] [busbw_GBps=<x>]
+ * The three bandwidth figures are optional (absent = no figure published: no floor); they are
+ * what MinLoopbackGbps=auto, MinLinkGbps=auto and MinBusBwGBps=auto take (env/baseline.h).
  * Exact names win over globs (fnmatch); the first matching glob wins among globs.
  */
 #ifndef EFA_CHECK_PROFILES_H
@@ -21,6 +24,9 @@ struct instance_profile {
 	int devices;       /* EFA devices */
 	int gpus;          /* GPUs (0 for CPU instances) */
 	bool rdma_read;    /* EFA RDMA read supported (p4d and later, trn1) */
+	double loopback_gbps; /* per-device loopback floor, Gbit/s; 0 = none published */
+	double link_gbps;     /* per-link (cross) floor, Gbit/s; 0 = none published */
+	double busbw_gbytes;  /* published NCCL all-reduce busbw, GB/s (advisory); 0 = none */
 };
 
 struct profile_table {

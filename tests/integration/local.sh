@@ -55,6 +55,34 @@ run_capture p4dmiss "$EFA_CHECK" local --config "$T_TMP/efa.conf" --json --sysfs
 expect_rc "p4d with a missing device is unhealthy" 1 p4dmiss
 expect_grep "reason starts with the devices failure" '"reason":"efa-check: 3/4 EFA devices' "$T_TMP/p4dmiss.out"
 
+# --- MinLoopbackGbps=auto: the instance profile's floor (env/baseline.h) -------------
+# The p4d fixture's DMI product_name is p4d.24xlarge: the built-in table's 20 Gb/s per-device
+# floor applies to lo. tcp on lo on this machine is far below it, so this is the floor failing
+# for real and naming where it came from (the figure itself is EFA's, not tcp's).
+printf 'Provider=tcp\nDomains=lo\nTimeout=20\nMinMemlock=8M\nExpectedGPUs=0\nMinLoopbackGbps=auto\n' > "$T_TMP/auto.conf"
+run_capture auto_p4d "$EFA_CHECK" local --config "$T_TMP/auto.conf" --json --sysfs-root "$fixtures/p4d"
+lb_gbps=$(json_get "$T_TMP/auto_p4d.out" "[c for c in j['checks'] if c['name']=='loopback'][0]['metrics'].get('write_gbps', 0)")
+if [ "$(python3 -c "print($lb_gbps < 20)")" = True ]; then
+	expect_rc "auto on p4d: lo at $lb_gbps Gb/s is below the 20 Gb/s floor" 1 auto_p4d
+	expect_grep "the reason names the floor and its source" \
+		'"reason":"efa-check: loopback lo: RMA write [0-9.]* Gb/s < MinLoopbackGbps 20 \(auto: p4d.24xlarge profile\)"' "$T_TMP/auto_p4d.out"
+else
+	expect_rc "auto on p4d: lo at $lb_gbps Gb/s passes the 20 Gb/s floor" 0 auto_p4d
+	expect_grep "the detail names the floor and its source" 'MinLoopbackGbps 20 \(auto: p4d.24xlarge profile\)' "$T_TMP/auto_p4d.out"
+fi
+# A type without a profile, and no instance type at all: no floor, and the detail says why.
+run_capture auto_unknown "$EFA_CHECK" local --config "$T_TMP/auto.conf" --json --sysfs-root "$fixtures/unknown-type"
+expect_rc "auto on a type without a profile: no floor, healthy" 0 auto_unknown
+expect_grep "the detail says there is no floor and why" 'MinLoopbackGbps auto: no floor, [^"]* has no instance profile' "$T_TMP/auto_unknown.out"
+run_capture auto_nodmi "$EFA_CHECK" local --config "$T_TMP/auto.conf" --json --sysfs-root "$T_TMP"
+expect_rc "auto without an instance type: no floor, healthy" 0 auto_nodmi
+expect_grep "the detail says the instance type is unknown" 'MinLoopbackGbps auto: no floor, instance type unknown' "$T_TMP/auto_nodmi.out"
+# An absolute value stays available.
+printf 'Provider=tcp\nDomains=lo\nTimeout=20\nMinMemlock=8M\nExpectedGPUs=0\nMinLoopbackGbps=100000\n' > "$T_TMP/abs.conf"
+run_capture abs_floor "$EFA_CHECK" local --config "$T_TMP/abs.conf" --json --sysfs-root "$fixtures/p4d"
+expect_rc "an absolute MinLoopbackGbps still fails below it" 1 abs_floor
+expect_grep "absolute floor reason has no auto source" '"reason":"efa-check: loopback lo: RMA write [0-9.]* Gb/s < MinLoopbackGbps 100000"' "$T_TMP/abs_floor.out"
+
 # --- faults below the product ---------------------------------------------------
 run_capture gi_fail env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=getinfo_fail "$EFA_CHECK" local --config "$conf" --json
 expect_rc "fi_getinfo failing: unhealthy" 1 gi_fail

@@ -530,11 +530,11 @@ static void test_value_errors(void **state)
 	EXPECT_ERR("ExpectedGPUs=many\n", NULL,
 		   "t.conf:1: ExpectedGPUs=many: expected auto or an integer 0..64");
 	EXPECT_ERR("MinLinkGbps=fast\n", NULL,
-		   "t.conf:1: MinLinkGbps=fast: not a number (expected 0..100000)");
+		   "t.conf:1: MinLinkGbps=fast: expected auto or a number 0..100000");
 	EXPECT_ERR("MinLoopbackGbps=-1\n", NULL,
-		   "t.conf:1: MinLoopbackGbps=-1: out of range (expected 0..100000)");
+		   "t.conf:1: MinLoopbackGbps=-1: expected auto or a number 0..100000");
 	EXPECT_ERR("MinBusBwGBps=nan\n", NULL,
-		   "t.conf:1: MinBusBwGBps=nan: not a number (expected 0..100000)");
+		   "t.conf:1: MinBusBwGBps=nan: expected auto or a number 0..100000");
 	EXPECT_ERR("OnFail=reboot\n", NULL,
 		   "t.conf:1: OnFail=reboot: expected drain, drain-requeue or log");
 	EXPECT_ERR("OnInternal=yes\n", NULL, "t.conf:1: OnInternal=yes: expected log or drain");
