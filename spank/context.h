@@ -49,6 +49,7 @@ struct plugin_context {
 	bool check_done;                   /* the local check ran on this node for this step */
 	bool check_failed;
 	char reason[PLUGIN_REASON_MAX];    /* why, for the user: "<check>: <detail>" */
+	char note[PLUGIN_REASON_MAX];      /* a passing check's note (what it did not judge) */
 	/* Warnings for the user's stderr, printed by the first task of node 0: slurmstepd's own
 	 * stderr does not reach srun before the tasks exist. */
 	char warnings[PLUGIN_WARNINGS_MAX][PLUGIN_REASON_MAX + 64];

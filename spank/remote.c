@@ -133,10 +133,46 @@ static int take_slot(const struct plugin_context *ctx, int64_t deadline_ms)
 	return fd >= 0 ? fd : -2;
 }
 
+/* "efa-check: note: ..." on a passing check's stderr (what it did not judge, and why). */
+static void note_from_stderr(struct plugin_context *ctx, const char *err)
+{
+	static const char prefix[] = PLUGIN_PREFIX ": note: ";
+	const char *p = err ? strstr(err, prefix) : NULL;
+	char q[sizeof(ctx->note)];
+	size_t n;
+
+	if (!p)
+		return;
+	p += sizeof(prefix) - 1;
+	n = strcspn(p, "\n");
+	if (n >= sizeof(q))
+		n = sizeof(q) - 1;
+	memcpy(q, p, n);
+	q[n] = '\0';
+	str_printable(ctx->note, sizeof(ctx->note), q);
+}
+
+/* The check asks slurmctld which other jobs run on the node (efa-check local): libslurm needs
+ * slurm.conf. slurmstepd's own environment has SLURM_CONF: slurmd sets it for itself (Slurm
+ * 22.05..25.05 src/slurmd/slurmd/slurmd.c: setenv("SLURM_CONF", conf->conffile, 1), also the
+ * configless cache) and execs slurmstepd with it; the job's environment (spank_getenv) is
+ * the user's and is not read here. */
+static void step_env(char **envp, char *confenv, size_t size)
+{
+	const char *conf = getenv("SLURM_CONF");
+	size_t e = 0;
+
+	envp[e++] = (char *)EXEC_CLEAN_PATH;
+	if (conf && conf[0] == '/' && !strchr(conf, '\n') &&
+	    snprintf(confenv, size, "SLURM_CONF=%s", conf) < (int)size)
+		envp[e++] = confenv;
+	envp[e] = NULL;
+}
+
 static void run_local_check(struct plugin_context *ctx)
 {
-	char *argv[16], since[32];
-	const char *extra[2] = { "--shared-since", since };
+	char *argv[16], since[32], job[16], *envp[3], confenv[PLUGIN_PATH_MAX + 16];
+	const char *extra[4] = { "--shared-since", since, "--own-job", job };
 	struct exec_result r;
 	struct timeval tv;
 	int64_t t0 = now_ms(), deadline = t0 + (int64_t)ctx->args.timeout_s * 1000;
@@ -145,6 +181,8 @@ static void run_local_check(struct plugin_context *ctx)
 	ctx->check_done = true;
 	gettimeofday(&tv, NULL);
 	snprintf(since, sizeof(since), "%lld.%06ld", (long long)tv.tv_sec, (long)tv.tv_usec);
+	snprintf(job, sizeof(job), "%u", ctx->job_id);
+	step_env(envp, confenv, sizeof(confenv));
 	slot = take_slot(ctx, deadline - 1000);
 	if (slot == -2) {
 		fail(ctx, "busy: %d checks already running on this node, no verdict within %d s "
@@ -152,8 +190,8 @@ static void run_local_check(struct plugin_context *ctx)
 		return;
 	}
 	left_ms = (int)(deadline - now_ms());
-	if (efa_check_argv(ctx, "local", extra, 2, argv, 16) < 0 ||
-	    exec_run(argv, NULL, left_ms > 1000 ? left_ms : 1000, &r) < 0) {
+	if (efa_check_argv(ctx, "local", extra, 4, argv, 16) < 0 ||
+	    exec_run(argv, envp, left_ms > 1000 ? left_ms : 1000, &r) < 0) {
 		fail(ctx, "cannot run %s: %s", ctx->args.efa_check,
 			 strerror(errno));
 		if (slot >= 0)
@@ -171,7 +209,9 @@ static void run_local_check(struct plugin_context *ctx)
 	} else if (r.timed_out) {
 		fail(ctx, "node check did not finish within %d s "
 			 "(killed)", ctx->args.timeout_s);
-	} else if (r.status != 0) {
+	} else if (r.status == 0) {
+		note_from_stderr(ctx, r.err);
+	} else {
 		char why[PLUGIN_REASON_MAX];
 
 		ctx->check_failed = true;
@@ -189,7 +229,8 @@ static void run_local_check(struct plugin_context *ctx)
 	}
 	slurm_info("%s: job %u step %u node %s: local check %s in %lld ms%s%s", PLUGIN_PREFIX,
 		   ctx->job_id, ctx->step_id, ctx->node, ctx->check_failed ? "FAILED" : "passed",
-		   (long long)(now_ms() - t0), ctx->check_failed ? ": " : "", ctx->check_failed ? ctx->reason : "");
+		   (long long)(now_ms() - t0), ctx->check_failed || ctx->note[0] ? ": " : "",
+		   ctx->check_failed ? ctx->reason : ctx->note);
 	exec_free(&r);
 }
 
@@ -253,6 +294,8 @@ int remote_task_init_privileged(spank_t sp, struct plugin_context *ctx)
 	if (first)
 		for (int i = 0; i < ctx->nwarnings; i++)
 			slurm_spank_log("%s: warning: %s", PLUGIN_PREFIX, ctx->warnings[i]);
+	if (first && ctx->note[0] && !ctx->check_failed)
+		slurm_spank_log("%s: %s: note: %s", PLUGIN_PREFIX, ctx->node, ctx->note);
 	if (!ctx->check_failed)
 		return 0;
 	/* Every task of a failing node fails: the user's command never runs here. */

@@ -24,6 +24,10 @@ struct check_ctx {
 	const struct efa_config *cfg;
 	const char *sysfs_root;            /* NULL = /sys */
 	struct fabric_domains *domains;    /* filled by the provider check, used by later ones */
+	/* non-NULL: other jobs may use the devices (a user-triggered check next to them): what
+	 * they disturb -- bandwidth floors, device-wide error counters -- is measured and
+	 * reported, never judged; why ("2 other job(s) on this node"). The rest is judged. */
+	const char *unjudged;
 };
 
 struct local_check {

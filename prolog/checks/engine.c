@@ -44,7 +44,8 @@ int engine_local_checks(const struct engine_opts *o)
 	struct fabric_domains d = { 0 };
 
 	fabric_set_library(o->cfg->libfabric_path);
-	struct check_ctx ctx = { .cfg = o->cfg, .sysfs_root = o->sysfs_root, .domains = &d };
+	struct check_ctx ctx = { .cfg = o->cfg, .sysfs_root = o->sysfs_root, .domains = &d,
+				 .unjudged = o->unjudged };
 
 	for (size_t i = 0; i < local_checks_count; i++) {
 		if (o->light_only && !local_checks[i]->light) {

@@ -17,6 +17,9 @@ struct engine_opts {
 	/* non-NULL: run only the light checks (check.h: they cannot disturb running jobs); each
 	 * heavy check is reported skipped with "not run: <light_only>" */
 	const char *light_only;
+	/* non-NULL: bandwidth floors and device-wide counters are not judged, and why (check.h
+	 * struct check_ctx) */
+	const char *unjudged;
 };
 
 /* Worker body: run every local check. Returns 0. */

@@ -21,6 +21,7 @@ struct loopback_opts {
 	double min_gbps;           /* 0 = not enforced */
 	const char *floor_note;    /* where min_gbps came from with auto ("auto: p5.48xlarge
 				    * profile", "auto: no floor, ..."); NULL or "" = given */
+	const char *unjudged;      /* non-NULL: min_gbps measured against, not judged, and why */
 	const char *sysfs_root;    /* NULL = /sys (the device counters moved to counters.c) */
 };
 

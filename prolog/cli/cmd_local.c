@@ -7,14 +7,25 @@
  * computed from this configuration is reused instead of starting another run; else the checks
  * run once and the result is stored for the others (and the prolog's cache). No drain, no
  * resume. Exit 3 (no verdict) when another run held the lock past the deadline.
+ *
+ * Other jobs on the node (issue 15 point 3): the user's own step makes the node ALLOCATED, so
+ * its state says nothing; slurmctld's job table does (node_jobs_rpc: running, suspended or
+ * completing jobs on this node other than --own-job, the step's job). When there are any, or
+ * slurmctld cannot say, the bandwidth floors and device-wide counters are measured and not
+ * judged (policy.h "unjudged"): the report's note and the counters check say "not judged: N
+ * other job(s) on this node", stderr says it as a note, and every other check is judged as
+ * always. Asked only when the configuration has something to leave unjudged
+ * (MinLoopbackGbps, or EFA counters with a CounterMaxRate).
  */
 #include "cli/cli.h"
+#include "checks/counters.h"
 #include "cli/watchdog.h"
 #include "core/config.h"
 #include "checks/engine.h"
 #include "core/logging.h"
 #include "core/report.h"
 #include "core/strutil.h"
+#include "slurm/drain.h"
 #include "slurm/policy.h"
 #include "slurm/state.h"
 
@@ -23,23 +34,43 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LOCAL_MIN_MS 1000
 #define OPT_SHARED_SINCE 0x200
+#define OPT_OWN_JOB 0x201
+/* the job lookup's share of the deadline (as the health check's node lookup) */
+#define JOBS_RPC_MAX_MS 5000
 /* slurmstepd's clock and ours are the same host's: allow only a little skew into the future */
 #define SINCE_FUTURE_MAX_S 5.0
 
 static const struct option local_longopts[] = {
 	{ "shared-since", required_argument, NULL, OPT_SHARED_SINCE },
+	{ "own-job", required_argument, NULL, OPT_OWN_JOB },
 	{ NULL, 0, NULL, 0 },
+};
+
+struct local_args {
+	double since;        /* --shared-since, 0 = not given */
+	uint32_t own_job;    /* --own-job, 0 = none */
 };
 
 static int local_opt(int opt, const char *arg, void *vctx)
 {
-	double *since = vctx;
+	struct local_args *a = vctx;
 	char *end;
 	double v;
+	long job;
 
+	if (opt == OPT_OWN_JOB) {
+		/* Slurm job ids are 32-bit, below NO_VAL (0xfffffffe) */
+		if (parse_long(arg, 1, 0xfffffffdL, &job)) {
+			cli_error("--own-job: not a Slurm job id: '%.40s'", arg);
+			return -1;
+		}
+		a->own_job = (uint32_t)job;
+		return 0;
+	}
 	if (opt != OPT_SHARED_SINCE)
 		return -1;
 	errno = 0;
@@ -48,22 +79,53 @@ static int local_opt(int opt, const char *arg, void *vctx)
 		cli_error("--shared-since: not a Unix time up to now: '%.40s'", arg);
 		return -1;
 	}
-	*since = v;
+	a->since = v;
 	return 0;
 }
 
+/* Whether jobs other than own_job may use this node's devices: p->unjudged set to why
+ * (in why[size]) when they do or when slurmctld cannot say. */
+static void other_jobs(struct policy *p, uint32_t own_job, char *why, size_t size)
+{
+	struct node_rpc_result res;
+	int budget = p->rpc_budget_ms < JOBS_RPC_MAX_MS ? p->rpc_budget_ms : JOBS_RPC_MAX_MS;
+	char ids[64] = "";
+
+	if (p->cfg->min_loopback_gbps <= 0 && !counters_may_fail(p->cfg))
+		return;   /* nothing here that other jobs could make fail */
+	watchdog_phase("asking slurmctld for the node's jobs");
+	if (node_jobs_rpc(p->o->node, own_job, budget, &res) < 0 || !res.jobs_ok) {
+		snprintf(why, size, "other jobs on this node unknown (%.150s)", res.error);
+		p->unjudged = why;
+		log_msg(LOG_WARNING, "node %s: user-triggered check: %s", p->o->node, why);
+		return;
+	}
+	if (res.other_jobs == 0)
+		return;
+	for (int i = 0; i < res.other_jobs && i < NODE_JOB_IDS_MAX; i++)
+		str_appendf(ids, sizeof(ids), "%s%u", i ? "," : "", res.other_ids[i]);
+	snprintf(why, size, "%d other job(s) on this node", res.other_jobs);
+	p->unjudged = why;
+	log_msg(LOG_INFO, "node %s: user-triggered check for job %u: %s (%s%s): bandwidth floors "
+		"and device-wide counters not judged", p->o->node, own_job, why, ids,
+		res.other_jobs > NODE_JOB_IDS_MAX ? ",..." : "");
+}
+
 /* A run shared with concurrent prologs and user-triggered checks (policy_obtain). */
-static int local_shared(const struct cli_opts *o, const struct efa_config *cfg, double since)
+static int local_shared(const struct cli_opts *o, const struct efa_config *cfg,
+			const struct local_args *a)
 {
 	struct policy p;
 	struct report r;
 	enum result_source src;
+	char why[256];
 	int rc;
 
 	log_open("local", o->verbose);
 	policy_init(&p, o, cfg, "local", cfg->timeout_s * 1000);
-	if (since < p.started_at)
-		p.started_at = since;   /* a result finished after the step started stands for it */
+	if (a->since < p.started_at)
+		p.started_at = a->since;   /* a result finished after the step started stands for it */
+	other_jobs(&p, a->own_job, why, sizeof(why));
 	src = policy_obtain(&p, 0, true, &r);
 	rc = r.internal ? EXIT_INTERNAL : report_ok(&r) ? EXIT_HEALTHY : EXIT_UNHEALTHY;
 	log_msg(LOG_INFO, "node %s: user-triggered check: %s result: %s", o->node,
@@ -71,6 +133,8 @@ static int local_shared(const struct cli_opts *o, const struct efa_config *cfg, 
 	cli_write_report(o, &r, stdout);
 	if (rc != EXIT_HEALTHY)
 		cli_error_reason(&r, rc == EXIT_INTERNAL ? "no verdict" : "check failed");
+	else if (strstr(r.note, POLICY_UNJUDGED_NOTE))
+		cli_error("note: %s", strstr(r.note, POLICY_UNJUDGED_NOTE));   /* the plugin shows it */
 	report_free(&r);
 	log_close();
 	return rc;
@@ -83,18 +147,22 @@ int cmd_local(int argc, char **argv)
 	struct engine_opts eo;
 	struct report r;
 	int rc, timeout_ms;
-	double since = 0;
+	struct local_args a = { 0 };
 	const struct cli_extra extra = {
-		.longopts = local_longopts, .handle = local_opt, .ctx = &since,
+		.longopts = local_longopts, .handle = local_opt, .ctx = &a,
 		.usage = "  --shared-since EPOCH  share one run per node with concurrent prologs and\n"
-			 "                        checks: reuse a result finished at or after EPOCH\n",
+			 "                        checks: reuse a result finished at or after EPOCH;\n"
+			 "                        with other jobs on the node (slurmctld), bandwidth\n"
+			 "                        floors and device-wide counters are not judged\n"
+			 "  --own-job JOBID       with --shared-since: the job this check runs for\n"
+			 "                        (not counted as another job)\n",
 	};
 
 	rc = cli_start(argc, argv, &extra, &o, &cfg);
 	if (rc)
 		return rc;
-	if (since > 0) {
-		rc = local_shared(&o, &cfg, since);
+	if (a.since > 0) {
+		rc = local_shared(&o, &cfg, &a);
 		config_free(&cfg);
 		return rc;
 	}

@@ -241,22 +241,103 @@ static void update_node(const char *node, enum node_action act, const char *reas
 			 act == NODE_ACT_DRAIN ? "drain" : "resume", slurm_strerror(errno));
 }
 
-static void rpc_child(const char *node, enum node_action act, const char *reason,
-		      struct node_rpc_result *out)
+/* ---- the node's other jobs ------------------------------------------------------------ */
+
+/* job_info_t (slurm.h, 22.05..25.05: job_id, het_job_id, job_state, nodes unchanged) as
+ * slurm_load_jobs returns it. job_state is a base state (JOB_STATE_BASE) plus flags; a job
+ * whose epilog runs keeps its base state with JOB_COMPLETING set. The hostlist handle changed
+ * type in 23.11 (hostlist_t to hostlist_t *, SchedMD/slurm slurm-23-11-0-1): its type is
+ * whatever slurm_hostlist_create returns (as config.c). */
+static bool job_on_node(const job_info_t *j, const char *node)
+{
+	__typeof__(slurm_hostlist_create("")) h;
+	bool found;
+
+	if (!j->nodes || !j->nodes[0])
+		return false;
+	h = slurm_hostlist_create(j->nodes);
+	if (!h)
+		return true;   /* cannot tell: counted, so nothing is judged on it */
+	found = slurm_hostlist_find(h, node) >= 0;
+	slurm_hostlist_destroy(h);
+	return found;
+}
+
+static bool job_may_run(uint32_t state)
+{
+	uint32_t base = state & JOB_STATE_BASE;
+
+	return base == JOB_RUNNING || base == JOB_SUSPENDED || (state & JOB_COMPLETING);
+}
+
+int node_other_jobs(const struct job_info *jobs, uint32_t n, const char *node, uint32_t own_job,
+		    uint32_t *ids, int max)
+{
+	uint32_t own_het = 0;
+	int count = 0;
+
+	/* the other components of our own heterogeneous job have their own job ids */
+	for (uint32_t i = 0; i < n; i++)
+		if (jobs[i].job_id == own_job && jobs[i].het_job_id && jobs[i].het_job_id != NO_VAL)
+			own_het = jobs[i].het_job_id;
+	for (uint32_t i = 0; i < n; i++) {
+		const job_info_t *j = &jobs[i];
+
+		if (j->job_id == own_job || (own_het && j->het_job_id == own_het))
+			continue;
+		if (!job_may_run(j->job_state) || !job_on_node(j, node))
+			continue;
+		if (count < max)
+			ids[count] = j->job_id;
+		count++;
+	}
+	return count;
+}
+
+/* slurm_load_jobs as root: slurmctld's PrivateData=jobs hides other users' jobs from users,
+ * not from root (SchedMD/slurm src/slurmctld/proc_req.c _slurm_rpc_dump_jobs, 22.05..25.05).
+ * There is no server-side filter by node: the whole table comes back and is filtered here,
+ * as squeue -w does. */
+static void load_jobs(const char *node, uint32_t own_job, struct node_rpc_result *out)
+{
+	job_info_msg_t *msg = NULL;
+
+	if (slurm_load_jobs(0, &msg, SHOW_ALL) != SLURM_SUCCESS || !msg) {
+		snprintf(out->error, sizeof(out->error), "slurm_load_jobs: %s", slurm_strerror(errno));
+		return;
+	}
+	out->jobs_ok = true;
+	out->other_jobs = node_other_jobs(msg->job_array, msg->record_count, node, own_job,
+					  out->other_ids, NODE_JOB_IDS_MAX);
+	slurm_free_job_info_msg(msg);
+}
+
+struct rpc_req {
+	const char *node;
+	enum node_action act;
+	const char *reason;
+	uint32_t own_job;
+};
+
+static void rpc_child(const struct rpc_req *q, struct node_rpc_result *out)
 {
 	use_slurmd_conf();
 	slurm_init(NULL);
-	if (lookup_node(node, out) < 0)
+	if (q->act == NODE_ACT_JOBS) {
+		load_jobs(q->node, q->own_job, out);
 		return;
-	if (act == NODE_ACT_LOOKUP)
+	}
+	if (lookup_node(q->node, out) < 0)
 		return;
-	out->verdict = act == NODE_ACT_DRAIN ? drain_decide(&out->node, reason)
-					     : resume_decide(&out->node);
+	if (q->act == NODE_ACT_LOOKUP)
+		return;
+	out->verdict = q->act == NODE_ACT_DRAIN ? drain_decide(&out->node, q->reason)
+						: resume_decide(&out->node);
 	if (out->verdict == DRAIN_APPLY)
-		update_node(node, act, reason, out);
+		update_node(q->node, q->act, q->reason, out);
 }
 
-static void child_main(int fd, const char *node, enum node_action act, const char *reason)
+static void child_main(int fd, const struct rpc_req *q)
 {
 	struct node_rpc_result res;
 	const char *p = (const char *)&res;
@@ -264,7 +345,7 @@ static void child_main(int fd, const char *node, enum node_action act, const cha
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	memset(&res, 0, sizeof(res));
-	rpc_child(node, act, reason, &res);
+	rpc_child(q, &res);
 	res.completed = true;
 	while (left) {
 		ssize_t n = write(fd, p, left);
@@ -309,8 +390,7 @@ static int read_result(int fd, int64_t deadline_ms, struct node_rpc_result *out)
 	return 0;
 }
 
-int node_rpc(const char *node, enum node_action act, const char *reason, int timeout_ms,
-	     struct node_rpc_result *out)
+static int rpc_run(const struct rpc_req *q, int timeout_ms, struct node_rpc_result *out)
 {
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int fds[2], status;
@@ -332,7 +412,7 @@ int node_rpc(const char *node, enum node_action act, const char *reason, int tim
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(fds[1], node, act, reason);
+		child_main(fds[1], q);
 	}
 	close(fds[1]);
 	rc = read_result(fds[0], deadline, out);
@@ -350,4 +430,19 @@ int node_rpc(const char *node, enum node_action act, const char *reason, int tim
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return rc;
+}
+
+int node_rpc(const char *node, enum node_action act, const char *reason, int timeout_ms,
+	     struct node_rpc_result *out)
+{
+	struct rpc_req q = { .node = node, .act = act, .reason = reason };
+
+	return rpc_run(&q, timeout_ms, out);
+}
+
+int node_jobs_rpc(const char *node, uint32_t own_job, int timeout_ms, struct node_rpc_result *out)
+{
+	struct rpc_req q = { .node = node, .act = NODE_ACT_JOBS, .own_job = own_job };
+
+	return rpc_run(&q, timeout_ms, out);
 }

@@ -33,6 +33,7 @@ enum node_action {
 	NODE_ACT_LOOKUP = 0,  /* read the state only */
 	NODE_ACT_DRAIN,
 	NODE_ACT_RESUME,
+	NODE_ACT_JOBS,        /* the node's jobs other than the caller's own (node_jobs_rpc) */
 };
 
 enum drain_verdict {
@@ -57,6 +58,8 @@ enum drain_verdict drain_decide(const struct node_view *n, const char *new_reaso
 enum drain_verdict resume_decide(const struct node_view *n);
 const char *drain_verdict_name(enum drain_verdict v);
 
+#define NODE_JOB_IDS_MAX 4
+
 /* Result of node_rpc. */
 struct node_rpc_result {
 	bool completed;                 /* the child finished within the deadline */
@@ -64,6 +67,9 @@ struct node_rpc_result {
 	struct node_view node;          /* state before any update */
 	enum drain_verdict verdict;     /* what was decided (drain/resume) */
 	bool updated;                   /* slurm_update_node succeeded */
+	bool jobs_ok;                   /* NODE_ACT_JOBS: slurm_load_jobs answered */
+	int other_jobs;                 /* NODE_ACT_JOBS: how many (see node_jobs_rpc) */
+	uint32_t other_ids[NODE_JOB_IDS_MAX];   /* the first of them, for the log */
 	char error[256];                /* what went wrong, "" if nothing */
 };
 
@@ -72,5 +78,18 @@ struct node_rpc_result {
  * out->error for a failed lookup or update), -1 when it was killed or could not run. */
 int node_rpc(const char *node, enum node_action act, const char *reason, int timeout_ms,
 	     struct node_rpc_result *out);
+
+/* The jobs that may be using node's devices besides own_job: slurm_load_jobs, in a child
+ * process killed after timeout_ms as above; out->jobs_ok, out->other_jobs and out->other_ids
+ * are set when it answered. Returns 0 when the child completed (jobs_ok false: out->error
+ * says why), -1 when it was killed or could not run. */
+int node_jobs_rpc(const char *node, uint32_t own_job, int timeout_ms, struct node_rpc_result *out);
+
+/* What node_jobs_rpc counts, on one job table (pure: unit-tested): jobs RUNNING or SUSPENDED,
+ * or COMPLETING (their processes may still run), whose node list holds node, other than
+ * own_job and the other components of its heterogeneous job. The first ids go to ids[max]. */
+struct job_info;
+int node_other_jobs(const struct job_info *jobs, uint32_t n, const char *node, uint32_t own_job,
+		    uint32_t *ids, int max);
 
 #endif

@@ -125,7 +125,7 @@ bool failure_is_transient(const struct report *r)
 static int run_once(const struct policy *p, struct report *r, int budget_ms)
 {
 	struct engine_opts eo = { .cfg = p->cfg, .sysfs_root = p->o->sysfs_root,
-				  .light_only = p->light_only };
+				  .light_only = p->light_only, .unjudged = p->unjudged };
 	int rc;
 
 	report_init(r, p->mode, p->o->node);
@@ -135,12 +135,14 @@ static int run_once(const struct policy *p, struct report *r, int budget_ms)
 	if (p->light_only)
 		snprintf(r->note, sizeof(r->note), "light checks only (limits, devices, counters): %s",
 			 p->light_only);
+	else if (p->unjudged)
+		snprintf(r->note, sizeof(r->note), POLICY_UNJUDGED_NOTE "%s", p->unjudged);
 	return rc;
 }
 
 static void run_with_retry(const struct policy *p, struct report *r)
 {
-	char first[sizeof(r->reason)], light[sizeof(r->note)];
+	char first[sizeof(r->reason)], partial[sizeof(r->note)];
 	int64_t t0 = now_ms();
 	long first_ms;
 	int rc = run_once(p, r, check_budget_ms(p));
@@ -158,14 +160,35 @@ static void run_with_retry(const struct policy *p, struct report *r)
 	report_free(r);
 	run_once(p, r, check_budget_ms(p));
 	r->duration_ms = (long)(now_ms() - t0);
-	/* a light run keeps saying so; otherwise the note is the retry's alone, as before */
-	str_copy(light, sizeof(light), p->light_only ? r->note : "");
-	str_copy(r->note, sizeof(r->note), light);
-	str_appendf(r->note, sizeof(r->note), "%sretried once: %s", light[0] ? "; " : "",
+	/* a light or unjudged run keeps saying so; otherwise the note is the retry's alone */
+	str_copy(partial, sizeof(partial), p->light_only || p->unjudged ? r->note : "");
+	str_copy(r->note, sizeof(r->note), partial);
+	str_appendf(r->note, sizeof(r->note), "%sretried once: %s", partial[0] ? "; " : "",
 		    reason_is_ours(first) ? first + sizeof(EFA_REASON_PREFIX) : first);
 }
 
 /* ---- sharing the result --------------------------------------------------------- */
+
+/* The key this run's result is saved under: p->key, with POLICY_UNJUDGED_SUFFIX for an
+ * unjudged run. */
+static void save_key(const struct policy *p, char *out, size_t size)
+{
+	if (!p->key[0] || snprintf(out, size, "%s%s", p->key, p->unjudged ? POLICY_UNJUDGED_SUFFIX : "")
+			  >= (int)size)
+		out[0] = '\0';
+}
+
+/* A stored result computed from the same inputs, and judged as much as this run would be:
+ * a full one stands for an unjudged run, never the other way round. */
+static bool key_stands(const struct policy *p, const char *stored)
+{
+	char own[CACHE_KEY_MAX];
+
+	if (!p->key[0])
+		return false;
+	save_key(p, own, sizeof(own));
+	return !strcmp(stored, p->key) || (own[0] && !strcmp(stored, own));
+}
 
 /* Use the stored result if it can stand for this run. m returns what was stored (zeroed when
  * nothing readable was), so that a run saving after it needs not read the file again. */
@@ -184,7 +207,7 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 	/* Internal errors are never trusted; a result computed from another configuration,
 	 * profile table or binary never stands for this run, not even one that finished while we
 	 * waited. */
-	if (r->internal || !p->key[0] || strcmp(m.key, p->key)) {
+	if (r->internal || !key_stands(p, m.key)) {
 		report_free(r);
 		return false;
 	}
@@ -198,8 +221,15 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 		snprintf(r->note, sizeof(r->note), "cached result from %.0f s ago (run %ld)",
 			 now - m.finished_at, m.runs);
 	} else {
+		char note[sizeof(r->note)];
+
+		/* an unjudged result keeps saying what it did not judge */
+		str_copy(note, sizeof(note), strncmp(r->note, POLICY_UNJUDGED_NOTE,
+						     sizeof(POLICY_UNJUDGED_NOTE) - 1) ? "" : r->note);
 		*src = RESULT_SHARED;
 		snprintf(r->note, sizeof(r->note), "result of a concurrent run (run %ld)", m.runs);
+		if (note[0])
+			str_appendf(r->note, sizeof(r->note), "; %s", note);
 	}
 	return true;
 }
@@ -224,7 +254,7 @@ static void save_result(const struct policy *p, int dirfd, const struct report *
 	struct state_meta m = { .started_at = p->started_at, .finished_at = unix_now(),
 				.runs = prev->runs + 1 };
 
-	str_copy(m.key, sizeof(m.key), p->key);
+	save_key(p, m.key, sizeof(m.key));
 	if (state_save_result(dirfd, r, &m) < 0)
 		log_msg(LOG_ERR, "node %s: cannot save %s/%s: %s", p->o->node, p->cfg->state_dir,
 			STATE_REPORT_FILE, strerror(errno));

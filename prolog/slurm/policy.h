@@ -14,6 +14,10 @@
  * that cannot disturb them (check.h "light"); it may reuse a fresh full result, but its own result
  * is not saved for others: the prolog's cache holds full runs only.
  *
+ * Unjudged runs (p->unjudged): a user-triggered check next to other jobs runs every check but
+ * judges no bandwidth floor and no device-wide counter; its result is shared under a key of
+ * its own (see struct policy).
+ *
  * Transient failures: a run is retried once (RetryTransient=yes, the default) when every failed
  * check is a "loopback" or "provider" check, or was marked transient by its module, and there is
  * time left for a second run as long as the first. Device, GPU, limits and hung checks are not
@@ -44,8 +48,18 @@ struct policy {
 	/* non-NULL: only the light checks run (jobs run on the node), and why; such a result is
 	 * never saved as last-report.json (a prolog must not reuse it) and never resumes a node */
 	const char *light_only;
+	/* non-NULL: a user-triggered run while other jobs may use the devices (cmd_local.c):
+	 * bandwidth floors and device-wide counters are measured, not judged (check.h), and why.
+	 * Its result is saved under the key with POLICY_UNJUDGED_SUFFIX: concurrent user-triggered
+	 * runs share it, a prolog or health check never takes it for a full one. A full result
+	 * that finished after this run started stands for it. */
+	const char *unjudged;
 	int flapping;             /* held drained as flapping at the start: 1, 0, -1 unknown */
 };
+
+#define POLICY_UNJUDGED_SUFFIX "+unjudged"
+/* The start of an unjudged result's note, kept when another run shares it. */
+#define POLICY_UNJUDGED_NOTE "bandwidth floors and device-wide counters not judged: "
 
 /* How the result was obtained. */
 enum result_source {

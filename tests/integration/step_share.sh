@@ -4,6 +4,10 @@
 # healthy node, at most 2 root `efa-check local` runs exist at once (the plugin's slots in
 # StateDir), and the checks that ran are counted by StateDir's run counter (last-report.json
 # "runs"): steps that started before a result finished reuse it instead of starting another.
+# Then (issue 15 point 3, other jobs): with MinLoopbackGbps=100000, which no loopback reaches,
+# `srun --efa-check` fails while the user's job is alone on the node, and passes with a
+# "not judged: 1 other job(s) on this node" note while another user's job shares the node
+# (2 cores, CR_Core: one for each job); alone again, it fails again.
 . "$(dirname "$0")/../lib.sh"
 CLUSTER=$TOP/tests/cluster/cluster.sh
 PLUGIN=$TOP/spank/spank_efa_check.so
@@ -120,4 +124,50 @@ check "slow failing checks: every step names the loopback failure, none says bus
 cat "$T_TMP"/slow.*.out | sort | uniq -c | sort -rn | head -4 | diag
 check "slow failing checks: shared, $RUNS real runs for $STEPS steps" test "$RUNS" -ge 1 -a "$RUNS" -lt "$STEPS"
 cap_check "slow checks"
+
+# ---- other jobs on the node: bandwidth floors and device-wide counters not judged ----------
+HUSER=efahostile
+if ! id -u "$HUSER" >/dev/null 2>&1; then
+	# a system user without a home or a login shell; kept between runs (hostile.sh uses it too)
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$HUSER" \
+		>/dev/null 2>&1 || id -u "$HUSER" >/dev/null 2>&1 || not_ok "useradd $HUSER"
+fi
+echo "MinLoopbackGbps=100000" >> "$D/etc/efa-check.conf"
+chmod 0755 "$T_TMP"   # the other user's sbatch reads $D/etc/slurm.conf
+# efa_step NAME: one `srun --efa-check` job of its own on n1 (exit in $RC)
+efa_step() { run_capture "$1" timeout 120 srun -N1 -n1 -w n1 --efa-check true; }
+# other_job_state: the other user's job's state ("" when gone)
+other_job_state() { timeout 10 squeue -h -j "$other" -o '%T' 2>/dev/null; }
+
+efa_step alone
+expect_rc "alone on the node: srun --efa-check fails with MinLoopbackGbps=100000" 1 alone
+expect_grep "... naming the bandwidth floor" 'MinLoopbackGbps 100000' "$T_TMP/alone.err"
+
+other=$(runuser -u "$HUSER" -- env -i HOME=/tmp PATH=/usr/bin:/bin SLURM_CONF="$SLURM_CONF" \
+	timeout 30 sbatch --parsable -N1 -n1 -w n1 --chdir=/ -o /dev/null -e /dev/null --wrap 'sleep 300' 2>"$T_TMP/other.err")
+i=0
+while [ -n "$other" ] && [ "$(other_job_state)" != RUNNING ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+if [ -n "$other" ] && [ "$(other_job_state)" = RUNNING ]; then
+	ok "another user's job $other runs on n1"
+else
+	not_ok "another user's job runs on n1 (job '${other:-none}', state '$(other_job_state)')"; diag < "$T_TMP/other.err"
+fi
+efa_step shared
+expect_rc "another job on the node: srun --efa-check passes (the floor is not judged)" 0 shared
+expect_grep "... and tells the user so" 'n1: note: .*not judged: 1 other job\(s\) on this node' "$T_TMP/shared.err"
+f=$D/state/n1/last-report.json
+check "the JSON report's note says what was not judged ($(json_get "$f" 'j.get("note", "")' 2>/dev/null))" \
+	sh -c "python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(\"not judged: 1 other job(s) on this node\" not in j.get(\"note\", \"\"))' '$f'"
+check "... the loopback was measured and not judged, the counters check says not judged" \
+	sh -c "python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1])); c = {x[\"name\"]: x for x in j[\"checks\"]}
+sys.exit(not (c[\"loopback\"][\"ok\"] and \"MinLoopbackGbps 100000 not judged\" in c[\"loopback\"][\"detail\"]
+	and c[\"counters\"][\"detail\"].startswith(\"not judged: 1 other job(s)\")))' '$f'"
+grep 'other job' "$D"/log/efa-check-*.log "$D"/log/slurmd-n1.log 2>/dev/null | tail -3 | diag
+[ -n "$other" ] && timeout 10 scancel "$other"
+i=0
+while [ -n "$(other_job_state)" ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+efa_step alone_again
+expect_rc "alone again: the floor is judged again and fails" 1 alone_again
 done_testing

@@ -131,6 +131,56 @@ static void test_state_predicates(void **s)
 	assert_non_null(drain_verdict_name(DRAIN_SKIP_ADMIN));
 }
 
+static job_info_t job(uint32_t id, uint32_t state, const char *nodes, uint32_t het)
+{
+	job_info_t j;
+
+	memset(&j, 0, sizeof(j));
+	j.job_id = id;
+	j.job_state = state;
+	j.nodes = (char *)nodes;
+	j.het_job_id = het;
+	return j;
+}
+
+/* Other jobs on a node (issue 15 point 3): what makes a user-triggered check leave bandwidth
+ * floors and device-wide counters unjudged. */
+static void test_other_jobs(void **s)
+{
+	uint32_t ids[2] = { 0 };
+	job_info_t alone[] = {
+		job(10, JOB_RUNNING, "n[1-4]", 0),           /* our own */
+		job(11, JOB_RUNNING, "n[2-3]", 0),           /* elsewhere */
+		job(12, JOB_PENDING, NULL, 0),
+		job(13, JOB_COMPLETE, "n1", 0),              /* ended: its processes are gone */
+		job(14, JOB_CANCELLED, "n[1,5]", 0),
+	};
+	job_info_t shared[] = {
+		job(10, JOB_RUNNING, "n[1-4]", 0),
+		job(20, JOB_RUNNING, "n[1,7]", 0),
+		job(21, JOB_SUSPENDED, "n1", 0),             /* its memory and contexts stay */
+		job(22, JOB_COMPLETE | JOB_COMPLETING, "n[0-1]", 0),   /* epilog: may still run */
+		job(23, JOB_RUNNING | JOB_CONFIGURING, "n1", 0),
+		job(24, JOB_RUNNING, "n10", 0),              /* n10 is not n1 */
+	};
+	job_info_t het[] = {
+		job(30, JOB_RUNNING, "n1", 30),              /* our own: leader of a hetjob */
+		job(31, JOB_RUNNING, "n1", 30),              /* its other component */
+		job(32, JOB_RUNNING, "n1", NO_VAL),
+	};
+
+	assert_int_equal(node_other_jobs(alone, 5, "n1", 10, ids, 2), 0);
+	assert_int_equal(node_other_jobs(shared, 6, "n1", 10, ids, 2), 4);
+	assert_int_equal(ids[0], 20);
+	assert_int_equal(ids[1], 21);
+	/* without knowing which job is ours, every running job is another's */
+	assert_int_equal(node_other_jobs(alone, 5, "n1", 0, ids, 2), 1);
+	assert_int_equal(node_other_jobs(het, 3, "n1", 30, ids, 2), 1);
+	assert_int_equal(ids[0], 32);
+	assert_int_equal(node_other_jobs(het, 3, "n1", 32, ids, 2), 2);
+	assert_int_equal(node_other_jobs(shared, 0, "n1", 10, ids, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_drain_unknown_node),
 		cmocka_unit_test(test_resume_only_own),
 		cmocka_unit_test(test_state_predicates),
+		cmocka_unit_test(test_other_jobs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
