@@ -190,9 +190,9 @@ $(B)/tests/libefa-fault.so: $(FAULT_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LIBS) $(FABRIC_LIBS)
 
-$(B)/tests/libefa-personality.so: $(PERSONALITY_SRCS)
+$(B)/tests/libefa-personality.so: $(PERSONALITY_SRCS) $(wildcard tests/efa-personality/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -ldl -lpthread $(FABRIC_LIBS)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(PERSONALITY_SRCS) -ldl -lpthread $(FABRIC_LIBS)
 
 $(B)/tests/doubles/lib%.so: $(wildcard tests/doubles/*/*.c) $(wildcard tests/doubles/*/*.h)
 	@mkdir -p $(@D)

@@ -69,11 +69,54 @@ check_double() {
 		-c -o "$TMP/double.o" "$DOUBLE_DIR"/*.c
 }
 
+# The CUDA driver API entry points of the dma-buf path (prolog/checks/gpu_cudadrv.h) against
+# cuda.h, and the CUDA driver double (tests/doubles/cuda-double) with cuda.h included first.
+check_driver() {
+	if [ ! -f "$INC/cuda.h" ]; then
+		echo "cuda-abi-check: no $INC/cuda.h: driver list not checked"
+		return 0
+	fi
+	cat >"$TMP/drv.c" <<'EOC'
+#include <cuda.h>
+#define EFA_CU_RESULT CUresult
+#define EFA_CU_DEVICE CUdevice
+#define EFA_CU_DEVICE_ATTR CUdevice_attribute
+#define EFA_CU_RANGE_HANDLE_TYPE CUmemRangeHandleType
+#define EFA_CU_DEVICEPTR CUdeviceptr
+#include "checks/gpu_cudadrv.h"
+
+_Static_assert(sizeof(CUresult) == sizeof(int), "CUresult is not int-sized");
+_Static_assert(sizeof(CUdevice) == sizeof(int), "CUdevice is not int-sized");
+_Static_assert(sizeof(CUdeviceptr) == sizeof(unsigned long long), "CUdeviceptr");
+_Static_assert(EFA_CU_SUCCESS == CUDA_SUCCESS, "CUDA_SUCCESS");
+_Static_assert(EFA_CU_ERROR_INVALID_VALUE == CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE");
+_Static_assert(EFA_CU_ERROR_NOT_SUPPORTED == CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED");
+_Static_assert(EFA_CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED == CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED,
+	       "CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED");
+_Static_assert(EFA_CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD == CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD,
+	       "CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD");
+#ifdef CU_MEM_RANGE_FLAG_DMA_BUF_MAPPING_TYPE_PCIE
+_Static_assert(EFA_CU_MEM_RANGE_FLAG_DMA_BUF_MAPPING_TYPE_PCIE ==
+	       CU_MEM_RANGE_FLAG_DMA_BUF_MAPPING_TYPE_PCIE, "CU_MEM_RANGE_FLAG_DMA_BUF_MAPPING_TYPE_PCIE");
+#endif
+
+#define X(ret, fn, params) ret (*abi_##fn) params = fn;
+EFA_CUDADRV_FUNCS(X)
+#undef X
+EOC
+	# shellcheck disable=SC2086
+	$CC $CFLAGS -Werror=incompatible-pointer-types -I"$INC" -I"$PROLOG_DIR" -c -o "$TMP/drv.o" "$TMP/drv.c" &&
+	$CC $CFLAGS -I"$INC" -I"$PROLOG_DIR" -include cuda.h -DEFA_CU_RESULT=CUresult \
+		-DEFA_CU_DEVICE=CUdevice -DEFA_CU_DEVICE_ATTR=CUdevice_attribute \
+		-DEFA_CU_RANGE_HANDLE_TYPE=CUmemRangeHandleType -DEFA_CU_DEVICEPTR=CUdeviceptr \
+		-c -o "$TMP/drvdouble.o" "$TOP"/tests/doubles/cuda-double/*.c
+}
+
 rc=0
 case $what in
 list) check_list || rc=1 ;;
 double) check_double || rc=1 ;;
-all) check_list || rc=1; check_double || rc=1 ;;
+all) check_list || rc=1; check_double || rc=1; check_driver || rc=1 ;;
 *) echo "usage: cuda-abi-check.sh [list|double|all]" >&2; exit 2 ;;
 esac
 [ $rc -eq 0 ] && echo "cuda-abi-check: $what matches $INC/cuda_runtime_api.h"

@@ -16,6 +16,7 @@
 #include "checks/gpu.h"
 #include "checks/gpu_cudart.h"
 #include "checks/cudart.h"
+#include "checks/gpu_dmabuf.h"
 #include "checks/check.h"
 #include "core/supervise.h"
 #include "env/profiles.h"
@@ -45,7 +46,6 @@
 #include "core/strutil.h"
 
 #define GPU_BUF_BYTES (2UL << 20)     /* one 2 MiB GPU page per GPU */
-#define GPU_MAX       64              /* sanity bound on cudaGetDeviceCount */
 
 /* fi_setopt option of libfabric >= 1.18 (include/rdma/fi_endpoint.h v1.18.0+: 10); the
  * value is ABI, the 1.17 headers lack the name. */
@@ -148,7 +148,7 @@ static int provider_getinfo(const char *provider, bool hmem, struct fi_info **li
 		hints->caps |= FI_HMEM;
 		hints->domain_attr->mr_mode |= FI_MR_HMEM;
 	}
-	ret = fi_getinfo(fabric_api_version(), NULL, NULL, 0, hints, list);
+	ret = fi_getinfo(gpu_api_version(), NULL, NULL, 0, hints, list);
 	fi_freeinfo(hints);
 	if (ret == -FI_ENODATA) {
 		*list = NULL;
@@ -160,28 +160,6 @@ static int provider_getinfo(const char *provider, bool hmem, struct fi_info **li
 		return -1;
 	}
 	return 0;
-}
-
-/* Register GPU gpu's buffer on an open domain and release it again. Returns 0 or -fi_errno. */
-static int hmem_register(struct fid_domain *dom, const struct fi_info *info, void *buf, int gpu,
-			 uint64_t key)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = GPU_BUF_BYTES };
-	struct fi_mr_attr attr = {
-		.mr_iov = &iov,
-		.iov_count = 1,
-		.access = FI_SEND | FI_RECV | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE,
-		.requested_key = (info->domain_attr->mr_mode & FI_MR_PROV_KEY) ? 0 : key,
-		.iface = FI_HMEM_CUDA,
-	};
-	struct fid_mr *mr = NULL;
-	int ret;
-
-	attr.device.cuda = gpu;
-	ret = fi_mr_regattr(dom, &attr, 0, &mr);
-	if (ret)
-		return ret;
-	return fi_close(&mr->fid);
 }
 
 /* True when a registration error means "this libfabric cannot register CUDA memory at all"
@@ -200,9 +178,54 @@ struct hmem_run {
 	size_t ndom;                  /* domains offering FI_HMEM */
 	int registered_domains;
 	int gdr_verified;             /* domains with a verified RMA write into GPU memory */
+	struct gpu_dmabuf dmabuf;     /* registration through dma-buf (aws-ofi-nccl 1.14+) */
+	bool dmabuf_domain;           /* the domain being registered used dma-buf */
 	bool p2p_noted;
 	char note[CHECK_DETAIL_MAX];  /* non-fatal findings for the detail */
 };
+
+#define GPU_MR_ACCESS (FI_SEND | FI_RECV | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE)
+
+/* Register GPU gpu's buffer on an open domain the way aws-ofi-nccl would: through dma-buf
+ * where it would use dma-buf (gpu_dmabuf.h), else by address (FI_HMEM_CUDA). Returns 0 with
+ * *mr set, -1 when the dma-buf path failed (err says which call: the plugin has no fallback,
+ * so NCCL fails too), or -fi_errno of the registration by address. */
+static int gpu_mr_reg(struct hmem_run *h, struct fid_domain *dom, const struct fi_info *info,
+		      int gpu, uint64_t key, bool *dmabuf, struct fid_mr **mr, char *err,
+		      size_t errlen)
+{
+	struct gpu_dmabuf *d = &h->dmabuf;
+	void *buf = h->bufs->ptr[gpu];
+	struct iovec iov = { .iov_base = buf, .iov_len = GPU_BUF_BYTES };
+	struct gpu_mr_attr ma = { .a = { .mr_iov = &iov, .iov_count = 1, .access = GPU_MR_ACCESS,
+					 .iface = FI_HMEM_CUDA } };
+
+	*mr = NULL;
+	if (!(info->domain_attr->mr_mode & FI_MR_PROV_KEY))
+		ma.a.requested_key = key;
+	*dmabuf = gpu < GPU_MAX && d->usable[gpu];
+	if (*dmabuf && h->bufs->rt->cudaSetDevice(gpu) != EFA_CUDA_SUCCESS) {
+		set_err(err, errlen, "cudaSetDevice failed");
+		return -1;
+	}
+	if (*dmabuf)
+		return gpu_dmabuf_reg(d, dom, buf, GPU_BUF_BYTES, gpu, GPU_MR_ACCESS,
+				      ma.a.requested_key, mr, err, errlen);
+	ma.a.device.cuda = gpu;
+	return fi_mr_regattr(dom, &ma.a, 0, mr);
+}
+
+/* The dma-buf path failed where aws-ofi-nccl would take it. The plugin cannot fall back once
+ * it told NCCL it supports dma-buf, so the failure is fatal to NCCL ("If dmabuf registrations
+ * fail ... it is fatal", include/nccl_ofi_param.h, OFI_NCCL_DISABLE_DMABUF, v1.14.0-v1.17.0;
+ * nccl_ofi_rdma.cpp reg_mr returns fi_mr_regattr's error): a real fault, not a test artefact. */
+static void dmabuf_fail(struct check_result *c, const char *domain, int gpu, const char *err)
+{
+	check_fail(c, "%s: GPU %d: %s", domain, gpu, err);
+	str_appendf(c->detail, sizeof(c->detail), " (NCCL registers GPU memory this way through "
+		    "aws-ofi-nccl and fails with it; OFI_NCCL_DISABLE_DMABUF=1 in jobs avoids "
+		    "dma-buf)");
+}
 
 /* Register the GPUs paired with domain di on the open domain. Returns 0 (a non-efa provider
  * that cannot register CUDA memory at all is a note), or -1 with c failed. */
@@ -212,12 +235,23 @@ static int hmem_register_pairs(struct hmem_run *h, size_t di, struct fid_domain 
 	const char *name = info->domain_attr->name;
 	size_t ngpus = (size_t)h->bufs->n;
 	size_t pairs = h->ndom > ngpus ? h->ndom : ngpus;
+	char err[GPU_ERR_MAX];
+	struct fid_mr *mr;
+	bool dmabuf;
 	int ret;
 
+	h->dmabuf_domain = false;
 	for (size_t k = di; k < pairs; k += h->ndom) {
 		int g = (int)(k % ngpus);
 
-		ret = hmem_register(dom, info, h->bufs->ptr[g], g, k + 1);
+		ret = gpu_mr_reg(h, dom, info, g, k + 1, &dmabuf, &mr, err, sizeof(err));
+		if (ret == -1 && dmabuf) {
+			dmabuf_fail(c, name, g, err);
+			return -1;
+		}
+		h->dmabuf_domain |= dmabuf;
+		if (mr)
+			fi_close(&mr->fid);
 		if (ret && hmem_unsupported(ret) && !provider_is_efa(h->o->provider)) {
 			str_appendf(h->note, sizeof(h->note),
 				    "; %s: FI_HMEM offered but CUDA memory registration unsupported "
@@ -231,6 +265,7 @@ static int hmem_register_pairs(struct hmem_run *h, size_t di, struct fid_domain 
 		}
 	}
 	h->registered_domains++;
+	h->dmabuf.domains += h->dmabuf_domain;
 	return 0;
 }
 
@@ -326,10 +361,11 @@ static int gdr_wait(struct gdr_ep *g, int64_t deadline, char *err, size_t errlen
 		if (n > 0)
 			return 0;
 		if (n == -FI_EAVAIL) {
-			struct fi_cq_err_entry ee = { 0 };
+			union gpu_cq_err ee = { 0 };
 
-			fi_cq_readerr(g->cq, &ee, 0);
-			set_err(err, errlen, "completion error: %s", fi_strerror(ee.err ? ee.err : FI_EIO));
+			fi_cq_readerr(g->cq, &ee.e, 0);
+			set_err(err, errlen, "completion error: %s",
+				fi_strerror(ee.e.err ? ee.e.err : FI_EIO));
 			return -1;
 		}
 		if (n != -FI_EAGAIN) {
@@ -413,7 +449,7 @@ static int gdr_write_verify(struct hmem_run *h, struct fid_domain *dom, const st
 /* FI_HMEM missing on an efa domain: a fault, or a fact of this environment? */
 static bool hmem_absence_explained(const struct hmem_run *h, char *why, size_t size)
 {
-	uint32_t api = fabric_api_version();
+	uint32_t api = gpu_api_version();
 	void *lib;
 
 	/* efa offers FI_HMEM to API < 1.18 only with p2p and FI_EFA_USE_DEVICE_RDMA=1, whose
@@ -473,22 +509,21 @@ static int hmem_gdr_probe(struct hmem_run *h, size_t di, struct fid_domain *dom,
 {
 	int gpu = (int)(di % (size_t)h->bufs->n);
 	void *buf = h->bufs->ptr[gpu];
-	struct iovec iov = { .iov_base = buf, .iov_len = GPU_BUF_BYTES };
-	struct fi_mr_attr attr = {
-		.mr_iov = &iov, .iov_count = 1,
-		.access = FI_REMOTE_WRITE | FI_REMOTE_READ | FI_WRITE | FI_READ,
-		.requested_key = 1000 + di, .iface = FI_HMEM_CUDA,
-	};
-	bool efa = provider_is_efa(h->o->provider);
+	bool efa = provider_is_efa(h->o->provider), dmabuf;
 	struct gdr_ep g = { 0 };
 	struct fid_mr *mr = NULL;
+	char err[GPU_ERR_MAX];
 	int ret, rc = -1;
 
 	note_p2p(h, info->domain_attr->name);
-	attr.device.cuda = gpu;
 	if (gdr_ep_open(dom, info, &g, efa, c))
 		goto out;
-	if ((ret = fi_mr_regattr(dom, &attr, 0, &mr))) {
+	ret = gpu_mr_reg(h, dom, info, gpu, 1000 + di, &dmabuf, &mr, err, sizeof(err));
+	if (ret == -1 && dmabuf) {
+		dmabuf_fail(c, info->domain_attr->name, gpu, err);
+		goto out;
+	}
+	if (ret) {
 		check_fail(c, "%s: GPU %d memory registration failed: %s", info->domain_attr->name,
 			   gpu, fi_strerror(-ret));
 		goto out;
@@ -499,6 +534,7 @@ static int hmem_gdr_probe(struct hmem_run *h, size_t di, struct fid_domain *dom,
 			goto out;
 		}
 	}
+	/* The RMA lands in the registration NCCL would use: the dma-buf one where it uses dma-buf */
 	ret = gdr_write_verify(h, dom, info, &g, mr, buf, gpu, c);
 	if (ret < 0)
 		goto out;
@@ -633,12 +669,15 @@ static int gpu_hmem_check(struct hmem_run *h, int ngpus, struct check_result *c)
 	h->ndom = (size_t)n;
 	if (n > 0 && gpu_bufs_alloc(h->bufs, ngpus, c))
 		goto out;
+	if (n > 0)
+		gpu_dmabuf_init(&h->dmabuf, h->o->cfg, gpu_api_version(), ngpus);
 	for (size_t i = 0; i < h->ndom; i++)
 		if (hmem_domain(h, i, infos[i], c))
 			goto out;
 	rc = 0;
 out:
 	gpu_bufs_free(h->bufs);
+	gpu_dmabuf_close(&h->dmabuf);
 	free_infos(infos, h->o->ndomains);
 	if (h->hmem)
 		fi_freeinfo(h->hmem);
@@ -764,11 +803,19 @@ int gpu_check(const struct gpu_opts *o, struct check_result *c)
 	if (h.registered_domains)
 		str_appendf(c->detail, sizeof(c->detail), ", GPU memory registered on %d domain%s",
 			    h.registered_domains, h.registered_domains == 1 ? "" : "s");
+	if (h.dmabuf.domains && h.dmabuf.domains == h.registered_domains)
+		str_appendf(c->detail, sizeof(c->detail), " through dma-buf (FI_MR_DMABUF)");
+	else if (h.dmabuf.domains)
+		str_appendf(c->detail, sizeof(c->detail), " (through dma-buf on %d)", h.dmabuf.domains);
 	if (h.gdr_verified)
 		str_appendf(c->detail, sizeof(c->detail), ", RMA write into GPU memory verified on %d "
 			    "domain%s", h.gdr_verified, h.gdr_verified == 1 ? "" : "s");
+	if (h.registered_domains && h.dmabuf.why[0])
+		str_appendf(c->detail, sizeof(c->detail), "; dma-buf %s: %s",
+			    h.dmabuf.domains ? "not used on every GPU" : "not used", h.dmabuf.why);
+	check_metric(c, "dmabuf_domains", h.dmabuf.domains);
 	if (o->ndomains && provider_is_efa(o->provider)) {
-		uint32_t api = fabric_api_version();
+		uint32_t api = gpu_api_version();
 
 		str_appendf(c->detail, sizeof(c->detail), " (libfabric API %u.%u)", FI_MAJOR(api),
 			    FI_MINOR(api));

@@ -23,6 +23,7 @@
  *    memory" is host memory).
  *  - concurrent fi_domain open/close: libfabric < 2.2.0 raced on g_efa_domain_list (commits
  *    2186aad5b, 2015b6c6c); two opens/closes that overlap abort the process loudly.
+ *  - FI_MR_DMABUF registrations (API >= 1.20, efa_mr.c efa_mr_regattr): see w_mr_regattr.
  *  - fi_version() answers EFA_PERSONALITY_VERSION (default 2.1).
  *
  * Controls (environment; only this library reads them):
@@ -38,56 +39,15 @@
  *   EFA_PERSONALITY_OPEN_MS   how long a domain open/close holds the race window, default 30
  *   EFA_PERSONALITY_HMEM_ANY_API=1  apply the API >= 1.18 FI_HMEM rule whatever API is asked
  *                             (a product built against 1.17 headers asks 1.17)
+ *   EFA_PERSONALITY_DMABUF_FAIL=1  fi_mr_regattr(FI_MR_DMABUF) fails as ibv_reg_dmabuf_mr would
  *   EFA_PERSONALITY_CRASH_ONCE=<file>  the first fi_domain of all processes aborts (creating
  *                             <file>); later ones work: a transient crash below the product
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <rdma/fabric.h>
-#include <rdma/fi_cm.h>
-#include <rdma/fi_domain.h>
-#include <rdma/fi_endpoint.h>
-#include <rdma/fi_errno.h>
-#include <rdma/fi_rma.h>
-
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-#endif
-
-/* FI_OPT_ENDPOINT option names of libfabric >= 1.18/1.20 (include/rdma/fi_endpoint.h, v2.1.0);
- * the 1.17 headers this is built against stop at FI_OPT_XPU_TRIGGER (9). */
-#define P_OPT_CUDA_API_PERMITTED      10
-#define P_OPT_SHARED_MEMORY_PERMITTED 11
-#define P_OPT_MAX_MSG_SIZE            12
-#define P_OPT_MAX_RMA_SIZE            14
-
-#define P_MAX_RDMA_SIZE (1UL << 30)   /* efa device max_rdma_size (p5: 1 GiB) */
-#define P_NAME_MAX      64
-#define P_ADDR_MAX      64
-#define P_AV_MAX        64
-#define P_ERR_MAX       16
-
-static const char PREFIX[] = "efa-personality";
+#include "personality.h"
 
 /* ---- controls ------------------------------------------------------------------ */
 
-static long env_long(const char *name, long dflt)
+long env_long(const char *name, long dflt)
 {
 	const char *s = getenv(name);
 	char *end;
@@ -99,18 +59,18 @@ static long env_long(const char *name, long dflt)
 	return *end ? dflt : v;
 }
 
-static const char *env_str(const char *name, const char *dflt)
+const char *env_str(const char *name, const char *dflt)
 {
 	const char *s = getenv(name);
 
 	return s && *s ? s : dflt;
 }
 
-static bool p2p_ok(void) { return env_long("EFA_PERSONALITY_P2P", 1) != 0; }
-static bool cuda_ok(void) { return env_long("EFA_PERSONALITY_CUDA", 1) != 0; }
-static size_t mtu(void) { return (size_t)env_long("EFA_PERSONALITY_MTU", 8192); }
+bool p2p_ok(void) { return env_long("EFA_PERSONALITY_P2P", 1) != 0; }
+bool cuda_ok(void) { return env_long("EFA_PERSONALITY_CUDA", 1) != 0; }
+size_t mtu(void) { return (size_t)env_long("EFA_PERSONALITY_MTU", 8192); }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -118,7 +78,7 @@ static void sleep_ms(long ms)
 		;
 }
 
-static void *real_symbol(const char *name)
+void *real_symbol(const char *name)
 {
 	void *sym = dlsym(RTLD_NEXT, name);
 
@@ -148,9 +108,9 @@ static bool called_from_libfabric(const void *ret_addr)
 
 struct wrap_node { struct wrap_node *next; };
 static struct wrap_node *wraps;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void *wrap_alloc(size_t size)
+void *wrap_alloc(size_t size)
 {
 	struct wrap_node *n = calloc(1, sizeof(*n) + size);
 
@@ -177,7 +137,7 @@ __attribute__((destructor)) static void wraps_free(void)
 
 /* ---- the real tcp entry everything runs on -------------------------------------- */
 
-static struct fi_info *tmpl;      /* dup of the real "lo" entry (tcp;ofi_rxm) */
+struct fi_info *tmpl;      /* dup of the real "lo" entry (tcp;ofi_rxm) */
 
 static int remember_template(const struct fi_info *list)
 {
@@ -282,6 +242,7 @@ static struct fi_info *make_entry(const char *dev, bool direct, const struct fi_
 	i->fabric_attr->name = strdup(direct ? "efa-direct" : "efa");
 	i->domain_attr->name = strdup(dom);
 	i->fabric_attr->prov_version = FI_VERSION(2, 1);
+	i->fabric_attr->api_version = version;
 	i->caps = (FI_MSG | FI_RMA | FI_READ | FI_WRITE | FI_SEND | FI_RECV | FI_REMOTE_READ |
 		   FI_REMOTE_WRITE | FI_LOCAL_COMM | FI_REMOTE_COMM) |
 		  (direct ? 0 : (i->caps & FI_TAGGED));
@@ -293,8 +254,7 @@ static struct fi_info *make_entry(const char *dev, bool direct, const struct fi_
 				  ((i->caps & FI_HMEM) ? FI_MR_HMEM : 0);
 	i->ep_attr->max_msg_size = direct ? (mtu() > P_MAX_RDMA_SIZE ? mtu() : P_MAX_RDMA_SIZE) :
 					    UINT64_MAX;
-	(void)version;
-	return i;
+		return i;
 }
 
 static struct fi_info *real_hints_from(const struct fi_info *hints)
@@ -359,9 +319,16 @@ int fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t
 {
 	int (*real)(uint32_t, const char *, const char *, uint64_t, const struct fi_info *,
 		    struct fi_info **) = real_symbol("fi_getinfo");
+	uint32_t (*real_version)(void) = real_symbol("fi_version");
 	const char *prov = hints && hints->fabric_attr ? hints->fabric_attr->prov_name : NULL;
 	struct fi_info *rh, *list = NULL, *ours;
+	uint32_t asked = version;
 	int ret;
+
+	/* The application may ask for the API of the libfabric we play (up to 2.1); the real one
+	 * underneath refuses a version newer than itself (src/fabric.c, fi_getinfo_). */
+	if (version > real_version())
+		version = real_version();
 
 	if (called_from_libfabric(__builtin_return_address(0)) || (prov && strcmp(prov, "efa")))
 		return real(version, node, service, flags, hints, info);
@@ -378,7 +345,7 @@ int fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t
 		return real(version, node, service, flags, hints, info);
 	}
 	fi_freeinfo(list);
-	ours = efa_entries(hints, version);
+	ours = efa_entries(hints, asked);
 	if (prov) {
 		*info = ours;
 		return ours ? 0 : -FI_ENODATA;
@@ -410,135 +377,6 @@ uint32_t fi_version(void)
 		maj = 2, min = 1;
 	return FI_VERSION(maj, min);
 }
-
-/* ---- who has inserted whom (the target must know the initiator before RMA) ------- */
-
-struct marker { struct marker *next; char key[2 * P_ADDR_MAX * 2 + 2]; };
-static struct marker *markers;
-
-static void hex(const void *addr, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	const unsigned char *a = addr;
-
-	for (size_t i = 0; i < len && i < P_ADDR_MAX; i++) {
-		out[2 * i] = digits[a[i] >> 4];
-		out[2 * i + 1] = digits[a[i] & 15];
-	}
-	out[2 * (len < P_ADDR_MAX ? len : P_ADDR_MAX)] = '\0';
-}
-
-static void marker_key(const void *target, size_t tlen, const void *initiator, size_t ilen,
-		       char *key)
-{
-	char t[2 * P_ADDR_MAX + 1], i[2 * P_ADDR_MAX + 1];
-
-	hex(target, tlen, t);
-	hex(initiator, ilen, i);
-	snprintf(key, 2 * P_ADDR_MAX * 2 + 2, "%s-%s", t, i);
-}
-
-static void marker_set(const char *key)
-{
-	const char *dir = getenv("EFA_PERSONALITY_STATE");
-	struct marker *m;
-
-	if (dir && *dir) {
-		char path[4096];
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, key);
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return;
-	snprintf(m->key, sizeof(m->key), "%s", key);
-	pthread_mutex_lock(&lock);
-	m->next = markers;
-	markers = m;
-	pthread_mutex_unlock(&lock);
-}
-
-static bool marker_exists(const char *key)
-{
-	const char *dir = getenv("EFA_PERSONALITY_STATE");
-	bool found = false;
-
-	if (dir && *dir) {
-		char path[4096];
-		struct stat st;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, key);
-		return stat(path, &st) == 0;
-	}
-	pthread_mutex_lock(&lock);
-	for (struct marker *m = markers; m && !found; m = m->next)
-		found = !strcmp(m->key, key);
-	pthread_mutex_unlock(&lock);
-	return found;
-}
-
-/* ---- objects ----------------------------------------------------------------------- */
-
-struct av_wrap;
-struct domain_wrap;
-struct cq_wrap;
-
-struct ep_wrap {
-	struct fi_ops fid_ops;          /* copies: ep->fid.ops, ep->ops, ep->msg, ep->rma */
-	struct fi_ops_ep ep_ops;
-	struct fi_ops_msg msg;
-	struct fi_ops_rma rma;
-	struct fi_ops *orig_fid;
-	struct fi_ops_ep *orig_ep;
-	struct fi_ops_msg *orig_msg;
-	struct fi_ops_rma *orig_rma;
-	struct fid_ep *ep;
-	bool direct;
-	bool hmem;
-	struct av_wrap *av;
-	struct cq_wrap *txcq;
-	struct ep_wrap *next_on_av;
-};
-
-struct av_wrap {
-	struct fi_ops_av ops;
-	struct fi_ops_av *orig;
-	struct { unsigned char a[P_ADDR_MAX]; size_t len; } addr[P_AV_MAX];
-	size_t n;
-	struct ep_wrap *eps;
-	struct domain_wrap *dom;
-};
-
-struct cq_wrap {
-	struct fi_ops_cq ops;
-	struct fi_ops_cq *orig;
-	pthread_mutex_t lock;
-	void *err_ctx[P_ERR_MAX];
-	unsigned nerr;
-	bool last_ours;
-	struct fid_cq *cq;
-	struct domain_wrap *dom;
-	struct cq_wrap *next_in_dom;
-};
-
-struct domain_wrap {
-	struct fi_ops_domain ops;
-	struct fi_ops_mr mr;
-	struct fi_ops fid_ops;
-	struct fi_ops_domain *orig_ops;
-	struct fi_ops_mr *orig_mr;
-	struct fi_ops *orig_fid;
-	bool direct;
-	bool hmem;
-	struct cq_wrap *cqs;        /* this domain's CQs (progressed while an insert is delayed) */
-};
-
-struct fabric_wrap { struct fi_ops_fabric ops; struct fi_ops_fabric *orig; bool direct; };
 
 /* ---- domain open/close: the < 2.2.0 race ------------------------------------------ */
 
@@ -575,496 +413,7 @@ static void domain_list_leave(void)
 	atomic_fetch_sub(&in_domain_list, 1);
 }
 
-/* ---- CQ: error completions we inject -------------------------------------------------- */
-
-static ssize_t w_cq_read(struct fid_cq *cq, void *buf, size_t count)
-{
-	struct cq_wrap *w = container_of(cq->ops, struct cq_wrap, ops);
-	unsigned n;
-
-	pthread_mutex_lock(&w->lock);
-	n = w->nerr;
-	pthread_mutex_unlock(&w->lock);
-	if (n)
-		return -FI_EAVAIL;
-	return w->orig->read(cq, buf, count);
-}
-
-static ssize_t w_cq_readerr(struct fid_cq *cq, struct fi_cq_err_entry *buf, uint64_t flags)
-{
-	struct cq_wrap *w = container_of(cq->ops, struct cq_wrap, ops);
-	void *ctx;
-
-	pthread_mutex_lock(&w->lock);
-	if (!w->nerr) {
-		pthread_mutex_unlock(&w->lock);
-		w->last_ours = false;
-		return w->orig->readerr(cq, buf, flags);
-	}
-	ctx = w->err_ctx[0];
-	memmove(w->err_ctx, w->err_ctx + 1, (--w->nerr) * sizeof(void *));
-	pthread_mutex_unlock(&w->lock);
-	memset(buf, 0, sizeof(*buf));
-	buf->op_context = ctx;
-	buf->flags = FI_RMA;
-	buf->err = FI_EIO;
-	buf->prov_errno = FI_EIO;
-	w->last_ours = true;
-	return 1;
-}
-
-static const char *w_cq_strerror(struct fid_cq *cq, int prov_errno, const void *err_data,
-				 char *buf, size_t len)
-{
-	struct cq_wrap *w = container_of(cq->ops, struct cq_wrap, ops);
-	static const char msg[] = "efa-personality: RMA target has not inserted the initiator "
-				  "into its AV";
-
-	if (!w->last_ours)
-		return w->orig->strerror(cq, prov_errno, err_data, buf, len);
-	if (buf && len) {
-		snprintf(buf, len, "%s", msg);
-		return buf;
-	}
-	return msg;
-}
-
-static void cq_push_error(struct cq_wrap *w, void *ctx)
-{
-	pthread_mutex_lock(&w->lock);
-	if (w->nerr < P_ERR_MAX)
-		w->err_ctx[w->nerr++] = ctx;
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* ---- keys: efa's FI_MR_VIRT_ADDR | FI_MR_PROV_KEY over tcp's offsets and caller keys ------
- * A registration of a buffer at base B is made on tcp with requested key B >> 12 and shown to
- * the application with key B. An RMA (addr, key K) becomes (addr - K, K >> 12): no state is
- * needed, so it works across processes. Registered buffers are page aligned (efa-check
- * allocates them so), hence distinct bases give distinct keys. */
-#define P_KEY_SHIFT 12
-
-static uint64_t real_key(uint64_t shown) { return shown >> P_KEY_SHIFT; }
-static uint64_t real_addr(uint64_t addr, uint64_t shown) { return addr - shown; }
-
-struct mr_wrap { struct fi_ops fid_ops; struct fi_ops *orig; uint64_t key; };
-
-static int w_mr_close(struct fid *fid)
-{
-	struct fid_mr *mr = container_of(fid, struct fid_mr, fid);
-	struct mr_wrap *w = container_of(fid->ops, struct mr_wrap, fid_ops);
-
-	mr->key = w->key;       /* tcp removes it from its map by its own key */
-	return w->orig->close(fid);
-}
-
-static void show_key(struct fid_mr *mr, uint64_t base)
-{
-	struct mr_wrap *w = wrap_alloc(sizeof(*w));
-
-	w->key = mr->key;
-	w->orig = mr->fid.ops;
-	w->fid_ops = *mr->fid.ops;
-	w->fid_ops.close = w_mr_close;
-	mr->fid.ops = &w->fid_ops;
-	mr->key = base;
-}
-
-/* ---- endpoint ------------------------------------------------------------------------ */
-
-static int ep_name(struct fid_ep *ep, void *addr, size_t *len)
-{
-	return fi_getname(&ep->fid, addr, len);
-}
-
-/* The target side publishes "I (this endpoint) know initiator X" for everything in its AV. */
-static void publish_inserted(struct ep_wrap *e)
-{
-	unsigned char self[P_ADDR_MAX];
-	size_t slen = sizeof(self);
-	char key[2 * P_ADDR_MAX * 2 + 2];
-
-	if (!e->av || ep_name(e->ep, self, &slen))
-		return;
-	for (size_t i = 0; i < e->av->n; i++) {
-		marker_key(self, slen, e->av->addr[i].a, e->av->addr[i].len, key);
-		marker_set(key);
-	}
-}
-
-/* May e start an RMA to dest? Only if dest has inserted e's address. */
-static bool peer_knows_us(struct ep_wrap *e, fi_addr_t dest)
-{
-	unsigned char self[P_ADDR_MAX];
-	size_t slen = sizeof(self);
-	char key[2 * P_ADDR_MAX * 2 + 2];
-
-	if (!e->av || dest >= e->av->n || ep_name(e->ep, self, &slen))
-		return true;    /* not ours to judge */
-	marker_key(e->av->addr[dest].a, e->av->addr[dest].len, self, slen, key);
-	return marker_exists(key);
-}
-
-static ssize_t rma_refused(struct ep_wrap *e, void *ctx)
-{
-	if (!e->txcq)
-		return -FI_EIO;
-	cq_push_error(e->txcq, ctx);
-	return 0;
-}
-
-static ssize_t rma_msg(struct ep_wrap *e, const struct fi_msg_rma *msg, uint64_t flags,
-		       bool write)
-{
-	struct fi_rma_iov iov[4];
-	struct fi_msg_rma m = *msg;
-
-	if (msg->rma_iov_count > 4)
-		return -FI_EINVAL;
-	for (size_t i = 0; i < msg->rma_iov_count; i++) {
-		iov[i] = msg->rma_iov[i];
-		iov[i].addr = real_addr(iov[i].addr, iov[i].key);
-		iov[i].key = real_key(iov[i].key);
-	}
-	m.rma_iov = iov;
-	return write ? e->orig_rma->writemsg(e->ep, &m, flags) : e->orig_rma->readmsg(e->ep, &m, flags);
-}
-
-static ssize_t w_read(struct fid_ep *ep, void *buf, size_t len, void *desc, fi_addr_t src,
-		      uint64_t addr, uint64_t key, void *ctx)
-{
-	struct ep_wrap *e = container_of(ep->rma, struct ep_wrap, rma);
-
-	if (!peer_knows_us(e, src))
-		return rma_refused(e, ctx);
-	return e->orig_rma->read(ep, buf, len, desc, src, real_addr(addr, key), real_key(key), ctx);
-}
-
-static ssize_t w_readmsg(struct fid_ep *ep, const struct fi_msg_rma *msg, uint64_t flags)
-{
-	struct ep_wrap *e = container_of(ep->rma, struct ep_wrap, rma);
-
-	if (!peer_knows_us(e, msg->addr))
-		return rma_refused(e, msg->context);
-	return rma_msg(e, msg, flags, false);
-}
-
-static ssize_t w_write(struct fid_ep *ep, const void *buf, size_t len, void *desc,
-		       fi_addr_t dest, uint64_t addr, uint64_t key, void *ctx)
-{
-	struct ep_wrap *e = container_of(ep->rma, struct ep_wrap, rma);
-
-	if (!peer_knows_us(e, dest))
-		return rma_refused(e, ctx);
-	return e->orig_rma->write(ep, buf, len, desc, dest, real_addr(addr, key), real_key(key),
-				  ctx);
-}
-
-static ssize_t w_writemsg(struct fid_ep *ep, const struct fi_msg_rma *msg, uint64_t flags)
-{
-	struct ep_wrap *e = container_of(ep->rma, struct ep_wrap, rma);
-
-	if (!peer_knows_us(e, msg->addr))
-		return rma_refused(e, msg->context);
-	return rma_msg(e, msg, flags, true);
-}
-
-static ssize_t w_writedata(struct fid_ep *ep, const void *buf, size_t len, void *desc,
-			   uint64_t data, fi_addr_t dest, uint64_t addr, uint64_t key, void *ctx)
-{
-	struct ep_wrap *e = container_of(ep->rma, struct ep_wrap, rma);
-
-	if (!peer_knows_us(e, dest))
-		return rma_refused(e, ctx);
-	return e->orig_rma->writedata(ep, buf, len, desc, data, dest, real_addr(addr, key),
-				      real_key(key), ctx);
-}
-
-static bool msg_too_big(struct ep_wrap *e, size_t len)
-{
-	if (!e->direct || len <= mtu())
-		return false;
-	fprintf(stderr, "%s: efa-direct send of %zu B exceeds the device MTU %zu B\n", PREFIX,
-		len, mtu());
-	return true;
-}
-
-static size_t iov_len(const struct iovec *iov, size_t n)
-{
-	size_t len = 0;
-
-	for (size_t i = 0; i < n; i++)
-		len += iov[i].iov_len;
-	return len;
-}
-
-static ssize_t w_send(struct fid_ep *ep, const void *buf, size_t len, void *desc,
-		      fi_addr_t dest, void *ctx)
-{
-	struct ep_wrap *e = container_of(ep->msg, struct ep_wrap, msg);
-
-	if (msg_too_big(e, len))
-		return -FI_EINVAL;
-	return e->orig_msg->send(ep, buf, len, desc, dest, ctx);
-}
-
-static ssize_t w_sendv(struct fid_ep *ep, const struct iovec *iov, void **desc, size_t count,
-		       fi_addr_t dest, void *ctx)
-{
-	struct ep_wrap *e = container_of(ep->msg, struct ep_wrap, msg);
-
-	if (msg_too_big(e, iov_len(iov, count)))
-		return -FI_EINVAL;
-	return e->orig_msg->sendv(ep, iov, desc, count, dest, ctx);
-}
-
-static ssize_t w_sendmsg(struct fid_ep *ep, const struct fi_msg *msg, uint64_t flags)
-{
-	struct ep_wrap *e = container_of(ep->msg, struct ep_wrap, msg);
-
-	if (msg_too_big(e, iov_len(msg->msg_iov, msg->iov_count)))
-		return -FI_EINVAL;
-	return e->orig_msg->sendmsg(ep, msg, flags);
-}
-
-static ssize_t w_senddata(struct fid_ep *ep, const void *buf, size_t len, void *desc,
-			  uint64_t data, fi_addr_t dest, void *ctx)
-{
-	struct ep_wrap *e = container_of(ep->msg, struct ep_wrap, msg);
-
-	if (msg_too_big(e, len))
-		return -FI_EINVAL;
-	return e->orig_msg->senddata(ep, buf, len, desc, data, dest, ctx);
-}
-
-static int put_size(void *optval, size_t *optlen, size_t v)
-{
-	if (*optlen < sizeof(size_t))
-		return -FI_ETOOSMALL;
-	*(size_t *)optval = v;
-	*optlen = sizeof(size_t);
-	return 0;
-}
-
-static int w_getopt(fid_t fid, int level, int name, void *optval, size_t *optlen)
-{
-	struct fid_ep *ep = container_of(fid, struct fid_ep, fid);
-	struct ep_wrap *e = container_of(ep->ops, struct ep_wrap, ep_ops);
-
-	if (level == FI_OPT_ENDPOINT && name == P_OPT_MAX_MSG_SIZE)
-		return put_size(optval, optlen, e->direct ? mtu() : SIZE_MAX);
-	if (level == FI_OPT_ENDPOINT && name == P_OPT_MAX_RMA_SIZE)
-		return put_size(optval, optlen, e->direct ? P_MAX_RDMA_SIZE : SIZE_MAX);
-	return e->orig_ep->getopt(fid, level, name, optval, optlen);
-}
-
-static int w_setopt(fid_t fid, int level, int name, const void *optval, size_t optlen)
-{
-	struct fid_ep *ep = container_of(fid, struct fid_ep, fid);
-	struct ep_wrap *e = container_of(ep->ops, struct ep_wrap, ep_ops);
-
-	if (level != FI_OPT_ENDPOINT)
-		return e->orig_ep->setopt(fid, level, name, optval, optlen);
-	switch (name) {
-	case P_OPT_CUDA_API_PERMITTED:
-		if (optlen != sizeof(bool))
-			return -FI_EINVAL;
-		if (e->direct)
-			return 0;               /* efa_ep.c: no-op, efa-direct never calls CUDA */
-		if (!cuda_ok())
-			return -FI_EINVAL;      /* CUDA library or device not available */
-		if (!*(const bool *)optval && !p2p_ok())
-			return -FI_EOPNOTSUPP;
-		return 0;
-	case P_OPT_SHARED_MEMORY_PERMITTED:
-		return optlen == sizeof(bool) ? 0 : -FI_EINVAL;
-	case P_OPT_MAX_MSG_SIZE:
-		if (optlen != sizeof(size_t))
-			return -FI_EINVAL;
-		return *(const size_t *)optval <= (e->direct ? mtu() : SIZE_MAX) ? 0 : -FI_EINVAL;
-	default:
-		return e->orig_ep->setopt(fid, level, name, optval, optlen);
-	}
-}
-
-static int w_ep_bind(struct fid *fid, struct fid *bfid, uint64_t flags)
-{
-	struct fid_ep *ep = container_of(fid, struct fid_ep, fid);
-	struct ep_wrap *e = container_of(fid->ops, struct ep_wrap, fid_ops);
-	int ret = e->orig_fid->bind(fid, bfid, flags);
-
-	(void)ep;
-	if (ret)
-		return ret;
-	if (bfid->fclass == FI_CLASS_AV) {
-		struct fid_av *av = container_of(bfid, struct fid_av, fid);
-
-		e->av = container_of(av->ops, struct av_wrap, ops);
-		pthread_mutex_lock(&lock);
-		e->next_on_av = e->av->eps;
-		e->av->eps = e;
-		pthread_mutex_unlock(&lock);
-	} else if (bfid->fclass == FI_CLASS_CQ && (flags & FI_TRANSMIT)) {
-		struct fid_cq *cq = container_of(bfid, struct fid_cq, fid);
-
-		e->txcq = container_of(cq->ops, struct cq_wrap, ops);
-	}
-	return 0;
-}
-
-static int w_ep_control(struct fid *fid, int command, void *arg)
-{
-	struct ep_wrap *e = container_of(fid->ops, struct ep_wrap, fid_ops);
-	int ret = e->orig_fid->control(fid, command, arg);
-
-	if (!ret && command == FI_ENABLE)
-		publish_inserted(e);
-	return ret;
-}
-
-static int w_ep_close(struct fid *fid)
-{
-	struct ep_wrap *e = container_of(fid->ops, struct ep_wrap, fid_ops);
-
-	if (e->av) {
-		pthread_mutex_lock(&lock);
-		for (struct ep_wrap **p = &e->av->eps; *p; p = &(*p)->next_on_av)
-			if (*p == e) {
-				*p = e->next_on_av;
-				break;
-			}
-		pthread_mutex_unlock(&lock);
-	}
-	return e->orig_fid->close(fid);
-}
-
-static void wrap_ep(struct fid_ep *ep, bool direct, bool hmem)
-{
-	struct ep_wrap *e = wrap_alloc(sizeof(*e));
-
-	e->ep = ep;
-	e->direct = direct;
-	e->hmem = hmem;
-	e->orig_fid = ep->fid.ops;
-	e->fid_ops = *ep->fid.ops;
-	e->fid_ops.bind = w_ep_bind;
-	e->fid_ops.control = w_ep_control;
-	e->fid_ops.close = w_ep_close;
-	ep->fid.ops = &e->fid_ops;
-	e->orig_ep = ep->ops;
-	e->ep_ops = *ep->ops;
-	e->ep_ops.getopt = w_getopt;
-	e->ep_ops.setopt = w_setopt;
-	ep->ops = &e->ep_ops;
-	e->orig_msg = ep->msg;
-	e->msg = *ep->msg;
-	e->msg.send = w_send;
-	e->msg.sendv = w_sendv;
-	e->msg.sendmsg = w_sendmsg;
-	e->msg.senddata = w_senddata;
-	ep->msg = &e->msg;
-	e->orig_rma = ep->rma;
-	e->rma = *ep->rma;
-	e->rma.read = w_read;
-	e->rma.readmsg = w_readmsg;
-	e->rma.write = w_write;
-	e->rma.writemsg = w_writemsg;
-	e->rma.writedata = w_writedata;
-	ep->rma = &e->rma;
-}
-
-/* ---- AV -------------------------------------------------------------------------------- */
-
-/* A slow insert on a device whose endpoints keep working: the domain's CQs are progressed
- * (fi_cq_read of 0 entries: progress without taking the application's completions), so peers
- * can reach this process while it has not inserted them yet -- as on efa, where a send needs
- * no connection. Only this domain's CQs: the caller's thread owns them. */
-static void delay_with_progress(struct domain_wrap *d, long ms)
-{
-	struct fi_cq_entry dummy;
-
-	for (long t = 0; t < ms; t += 5) {
-		sleep_ms(5);
-		for (struct cq_wrap *c = d ? d->cqs : NULL; c; c = c->next_in_dom)
-			c->orig->read(c->cq, &dummy, 0);
-	}
-}
-
-static int w_av_insert(struct fid_av *av, const void *addr, size_t count, fi_addr_t *fi_addr,
-		       uint64_t flags, void *context)
-{
-	struct av_wrap *w = container_of(av->ops, struct av_wrap, ops);
-	size_t alen = tmpl && tmpl->dest_addrlen ? tmpl->dest_addrlen :
-		      (tmpl ? tmpl->src_addrlen : 0);
-	int ret;
-
-	long delay = env_long("EFA_PERSONALITY_AV_DELAY_MS", 0);
-
-	if (delay > 0) {
-		fprintf(stderr, "%s: fi_av_insert of %zu address(es) delayed %ld ms\n", PREFIX, count,
-			delay);
-		delay_with_progress(w->dom, delay);
-	}
-	ret = w->orig->insert(av, addr, count, fi_addr, flags, context);
-	if (ret <= 0 || !alen || alen > P_ADDR_MAX)
-		return ret;
-	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < count && w->n < P_AV_MAX; i++) {
-		memcpy(w->addr[w->n].a, (const char *)addr + i * alen, alen);
-		w->addr[w->n].len = alen;
-		w->n++;
-	}
-	pthread_mutex_unlock(&lock);
-	for (struct ep_wrap *e = w->eps; e; e = e->next_on_av)
-		publish_inserted(e);
-	return ret;
-}
-
 /* ---- domain ---------------------------------------------------------------------------- */
-
-static int w_cq_open(struct fid_domain *domain, struct fi_cq_attr *attr, struct fid_cq **cq,
-		     void *context)
-{
-	struct domain_wrap *d = container_of(domain->ops, struct domain_wrap, ops);
-	int ret = d->orig_ops->cq_open(domain, attr, cq, context);
-	struct cq_wrap *w;
-
-	if (ret)
-		return ret;
-	w = wrap_alloc(sizeof(*w));
-	pthread_mutex_init(&w->lock, NULL);
-	w->cq = *cq;
-	w->dom = d;
-	pthread_mutex_lock(&lock);
-	w->next_in_dom = d->cqs;
-	d->cqs = w;
-	pthread_mutex_unlock(&lock);
-	w->orig = (*cq)->ops;
-	w->ops = *(*cq)->ops;
-	w->ops.read = w_cq_read;
-	w->ops.readerr = w_cq_readerr;
-	w->ops.strerror = w_cq_strerror;
-	(*cq)->ops = &w->ops;
-	return 0;
-}
-
-static int w_av_open(struct fid_domain *domain, struct fi_av_attr *attr, struct fid_av **av,
-		     void *context)
-{
-	struct domain_wrap *d = container_of(domain->ops, struct domain_wrap, ops);
-	int ret = d->orig_ops->av_open(domain, attr, av, context);
-	struct av_wrap *w;
-
-	if (ret)
-		return ret;
-	w = wrap_alloc(sizeof(*w));
-	w->dom = d;
-	w->orig = (*av)->ops;
-	w->ops = *(*av)->ops;
-	w->ops.insert = w_av_insert;
-	(*av)->ops = &w->ops;
-	return 0;
-}
 
 static int w_endpoint(struct fid_domain *domain, struct fi_info *info, struct fid_ep **ep,
 		      void *context)
@@ -1111,6 +460,43 @@ static int w_mr_regv(struct fid *fid, const struct iovec *iov, size_t count, uin
 	return ret;
 }
 
+/* FI_MR_DMABUF (libfabric >= 1.20): efa_mr_regattr accepts the flag only when the fabric was
+ * opened for API >= 1.20 (-FI_EBADFLAGS otherwise) and registers the dma-buf with
+ * ibv_reg_dmabuf_mr, whose failure comes back as -errno; without p2p it skips the device for
+ * CUDA memory altogether (proprietary key) (prov/efa/src/efa_mr.c v2.1.0, efa_mr_regattr,
+ * efa_mr_reg_impl, efa_mr_reg_ibv_mr). struct fi_mr_dmabuf is fi_domain.h v1.20.0's. Here the
+ * fd (the CUDA double's memfd) must be open and cover offset + len, and the region
+ * base_addr + offset is registered as host memory (the cudart double's "GPU memory").
+ * EFA_PERSONALITY_DMABUF_FAIL=1 makes ibv_reg_dmabuf_mr fail (EFAULT, as when the NIC cannot
+ * import the GPU's dma-buf). */
+#define P_MR_DMABUF (1ULL << 40)
+struct p_mr_dmabuf { int fd; uint64_t offset; size_t len; void *base_addr; };
+
+static int dmabuf_to_iov(const struct domain_wrap *d, const struct fi_mr_attr *attr,
+			 struct iovec *iov)
+{
+	const struct p_mr_dmabuf *db = (const void *)attr->mr_iov;
+	struct stat st;
+
+	if (d->api < FI_VERSION(1, 20)) {
+		fprintf(stderr, "%s: FI_MR_DMABUF with API %u.%u: -FI_EBADFLAGS\n", PREFIX,
+			FI_MAJOR(d->api), FI_MINOR(d->api));
+		return -FI_EBADFLAGS;
+	}
+	if (!d->hmem || !db || fstat(db->fd, &st) || (uint64_t)st.st_size < db->offset + db->len)
+		return -FI_EINVAL;
+	if (attr->iface == FI_HMEM_CUDA && p2p_ok() && env_long("EFA_PERSONALITY_DMABUF_FAIL", 0)) {
+		fprintf(stderr, "%s: ibv_reg_dmabuf_mr(fd %d, %zu B) failed "
+			"(EFA_PERSONALITY_DMABUF_FAIL)\n", PREFIX, db->fd, db->len);
+		return -FI_EFAULT;
+	}
+	fprintf(stderr, "%s: FI_MR_DMABUF registration of %zu B (fd %d)\n", PREFIX, db->len,
+		db->fd);
+	iov->iov_base = (char *)db->base_addr + db->offset;
+	iov->iov_len = db->len;
+	return 0;
+}
+
 /* GPU memory of the CPU cudart double is host memory: register it as such. Without p2p the
  * real efa provider still registers CUDA memory (with a proprietary key, efa_mr.c), so a
  * registration succeeding proves nothing about GPUDirect either way. */
@@ -1120,9 +506,18 @@ static int w_mr_regattr(struct fid *fid, const struct fi_mr_attr *attr, uint64_t
 	struct fid_domain *domain = container_of(fid, struct fid_domain, fid);
 	struct domain_wrap *d = container_of(domain->mr, struct domain_wrap, mr);
 	struct fi_mr_attr a = *attr;
-	uint64_t base = a.iov_count ? (uintptr_t)a.mr_iov[0].iov_base : 0;
+	struct iovec iov;
+	uint64_t base;
 	int ret;
 
+	if (flags & P_MR_DMABUF) {
+		if ((ret = dmabuf_to_iov(d, attr, &iov)))
+			return ret;
+		a.mr_iov = &iov;
+		a.iov_count = 1;
+		flags &= ~P_MR_DMABUF;
+	}
+	base = a.iov_count ? (uintptr_t)a.mr_iov[0].iov_base : 0;
 	if (a.iface == FI_HMEM_CUDA) {
 		if (!d->hmem)
 			return -FI_EOPNOTSUPP;
@@ -1168,6 +563,7 @@ static int w_domain(struct fid_fabric *fabric, struct fi_info *info, struct fid_
 	d = wrap_alloc(sizeof(*d));
 	d->direct = is_direct_name(info->fabric_attr->name);
 	d->hmem = (info->caps & FI_HMEM) != 0;
+	d->api = f->api;
 	d->orig_ops = (*domain)->ops;
 	d->ops = *(*domain)->ops;
 	d->ops.cq_open = w_cq_open;
@@ -1203,6 +599,7 @@ int fi_fabric(struct fi_fabric_attr *attr, struct fid_fabric **fabric, void *con
 		return ret;
 	w = wrap_alloc(sizeof(*w));
 	w->direct = direct;
+	w->api = attr->api_version;
 	w->orig = (*fabric)->ops;
 	w->ops = *(*fabric)->ops;
 	w->ops.domain = w_domain;

@@ -2,7 +2,8 @@
 # efa-check local against libfabric 2.x's efa provider as it presents itself, played by the EFA
 # personality layer over the real tcp provider (tests/efa-personality/README.md): efa-direct
 # before efa, the efa-direct MSG limit (MTU), the < 2.2.0 domain-open race, a transient crash
-# below the product, which libfabric was loaded (issue 9 points 1, 3, 8; point 4: gpu).
+# below the product, which libfabric was loaded (issue 9 points 1, 3, 8; point 4: gpu, with
+# registration through dma-buf).
 . "$(dirname "$0")/../lib.sh"
 
 PERSONALITY=$TOP/build/tests/libefa-personality.so
@@ -87,9 +88,71 @@ expect_rc "FI_HMEM claimed without p2p (API >= 1.18 rule): unhealthy" 1 nop2p
 check_field "named: FI_OPT_CUDA_API_PERMITTED=false is refused" "$T_TMP/nop2p.out" \
 	"'FI_OPT_CUDA_API_PERMITTED=false: Operation not supported' in $(gpu_of)['reason']" True
 
-efa api117 EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+efa api117 EFA_PERSONALITY_VERSION=1.17 EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 \
+	"$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
 expect_rc "no FI_HMEM because API 1.17 was requested: not drained" 0 api117
 check_field "the detail says why GPUDirect was not tested" "$T_TMP/api117.out" \
 	"'efa offers FI_HMEM below 1.18 only with FI_EFA_USE_DEVICE_RDMA=1' in $(gpu_of)['detail']" True
+
+# --- point 4: registration through dma-buf (FI_MR_DMABUF), as aws-ofi-nccl 1.14+ does ----------
+# libcuda.so.1 is found the way the real one is: by the dynamic loader, here a link to the CPU
+# double of the CUDA driver API (tests/doubles/cuda-double) on LD_LIBRARY_PATH.
+mkdir -p "$T_TMP/cudalib"
+ln -sf "$TOP/build/tests/doubles/libcuda-double.so" "$T_TMP/cudalib/libcuda.so.1"
+dma() { # name [env...]: the gpu check with libcuda found
+	name=$1; shift
+	efa "$name" LD_LIBRARY_PATH="$T_TMP/cudalib" EFA_TEST_GPUS=2 "$@" \
+		"$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+}
+dma dmabuf
+expect_rc "dma-buf offered (API 1.20, DMA_BUF_SUPPORTED, kernel >= 5.12): healthy" 0 dmabuf
+check_field "GPU memory registered through dma-buf on both domains" "$T_TMP/dmabuf.out" \
+	"$(gpu_of)['metrics']['dmabuf_domains']" 2.0
+check_field "the RMA write into GPU memory was verified on the dma-buf registrations" "$T_TMP/dmabuf.out" \
+	"$(gpu_of)['metrics']['gdr_write_domains'] == 2 and 'registered on 2 domains through dma-buf (FI_MR_DMABUF)' in $(gpu_of)['detail']" True
+check "the layer saw FI_MR_DMABUF registrations (fd from the CUDA driver double)" \
+	grep -q 'FI_MR_DMABUF registration of 2097152 B' "$T_TMP/dmabuf.err"
+check_field "API 1.20 requested from the 2.1 library, named" "$T_TMP/dmabuf.out" \
+	"'(libfabric API 1.20)' in $(gpu_of)['detail']" True
+
+dma dmabuf_oldpcie EFA_TEST_CUDA_DRIVER_VERSION=12040
+expect_rc "a driver without the PCIe mapping flag: retried without flags, healthy" 0 dmabuf_oldpcie
+
+dma dmabuf_regfail EFA_PERSONALITY_DMABUF_FAIL=1
+expect_rc "fi_mr_regattr(FI_MR_DMABUF) failing: unhealthy (aws-ofi-nccl has no fallback)" 1 dmabuf_regfail
+check_field "named precisely: domain, GPU, call, error" "$T_TMP/dmabuf_regfail.out" \
+	"$(gpu_of)['reason']" "rdmap16s27-rdm: GPU 0: fi_mr_regattr(FI_MR_DMABUF): Bad address"
+check_field "the detail says NCCL fails the same way and how jobs avoid it" "$T_TMP/dmabuf_regfail.out" \
+	"'OFI_NCCL_DISABLE_DMABUF=1' in $(gpu_of)['detail']" True
+
+dma dmabuf_export EFA_TEST_CUDA_DMABUF_FAIL=1
+expect_rc "cuMemGetHandleForAddressRange failing on a GPU that claims dma-buf: unhealthy" 1 dmabuf_export
+check_field "named: the CUDA driver call and its error" "$T_TMP/dmabuf_export.out" \
+	"$(gpu_of)['reason']" "rdmap16s27-rdm: GPU 0: cuMemGetHandleForAddressRange(DMA_BUF_FD): operation not supported"
+
+dma dmabuf_disabled EFA_PERSONALITY_DMABUF_FAIL=1 OFI_NCCL_DISABLE_DMABUF=1
+expect_rc "OFI_NCCL_DISABLE_DMABUF=1: the plugin would not use dma-buf, nor does the check" 0 dmabuf_disabled
+check_field "said in the report" "$T_TMP/dmabuf_disabled.out" \
+	"'dma-buf not used: OFI_NCCL_DISABLE_DMABUF is set (environment)' in $(gpu_of)['detail']" True
+printf 'Env=OFI_NCCL_DISABLE_DMABUF=true\n' | cat "$T_TMP/gpu.conf" - > "$T_TMP/gpuenv.conf"
+efa dmabuf_envkey LD_LIBRARY_PATH="$T_TMP/cudalib" EFA_TEST_GPUS=2 EFA_PERSONALITY_DMABUF_FAIL=1 \
+	"$EFA_CHECK" local --config "$T_TMP/gpuenv.conf" --json
+check_field "Env=OFI_NCCL_DISABLE_DMABUF=true (what jobs get) is honoured" "$T_TMP/dmabuf_envkey.out" \
+	"'OFI_NCCL_DISABLE_DMABUF is set (Env=)' in $(gpu_of)['detail'] and $(gpu_of)['ok']" True
+
+dma dmabuf_attr EFA_PERSONALITY_DMABUF_FAIL=1 EFA_TEST_CUDA_DMABUF=0
+expect_rc "CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED 0: registration by address as before, healthy" 0 dmabuf_attr
+check_field "said in the report" "$T_TMP/dmabuf_attr.out" \
+	"'dma-buf not used: CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED is 0 on GPU 0,1' in $(gpu_of)['detail'] and $(gpu_of)['metrics']['gdr_write_domains'] == 2" True
+
+dma dmabuf_api117 EFA_PERSONALITY_VERSION=1.17 EFA_PERSONALITY_DMABUF_FAIL=1
+expect_rc "libfabric 1.17 (no FI_MR_DMABUF): not used, healthy" 0 dmabuf_api117
+check_field "said in the report" "$T_TMP/dmabuf_api117.out" \
+	"'dma-buf not used: libfabric API 1.17 (FI_MR_DMABUF needs 1.20)' in $(gpu_of)['detail']" True
+
+efa dmabuf_nolib EFA_TEST_GPUS=2 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
+expect_rc "no libcuda.so.1 to load: not used, healthy" 0 dmabuf_nolib
+check_field "said in the report" "$T_TMP/dmabuf_nolib.out" \
+	"'dma-buf not used: libcuda.so.1: cannot open shared object file' in $(gpu_of)['detail']" True
 
 done_testing

@@ -18,6 +18,7 @@
 
 #include "core/config.h"
 #include "checks/gpu.h"
+#include "checks/gpu_dmabuf.h"
 #include "core/report.h"
 
 #define DOUBLE "build/tests/doubles/libcudart-double.so"
@@ -385,6 +386,48 @@ static void fewer_gpus_outside_a_job_still_fail(void **state)
 	cgroup_file = NULL;
 }
 
+/* OFI_NCCL_DISABLE_DMABUF is read as aws-ofi-nccl reads a bool (nccl_ofi_param_impl.h) */
+static void ofi_nccl_bool_parses_like_the_plugin(void **state)
+{
+	(void)state;
+	assert_int_equal(gpu_ofi_nccl_bool("1"), 1);
+	assert_int_equal(gpu_ofi_nccl_bool("TRUE"), 1);
+	assert_int_equal(gpu_ofi_nccl_bool("true"), 1);
+	assert_int_equal(gpu_ofi_nccl_bool("2"), 1);
+	assert_int_equal(gpu_ofi_nccl_bool("0"), 0);
+	assert_int_equal(gpu_ofi_nccl_bool("False"), 0);
+	assert_int_equal(gpu_ofi_nccl_bool("yes"), -1);
+	assert_int_equal(gpu_ofi_nccl_bool(""), -1);
+	assert_int_equal(gpu_ofi_nccl_bool("1x"), -1);
+}
+
+/* dma-buf is decided before libcuda is loaded: below API 1.20, and when Env= gives jobs
+ * OFI_NCCL_DISABLE_DMABUF, it is not used and the reason says so. */
+static void dmabuf_not_used_names_why(void **state)
+{
+	struct efa_config c;
+	struct config_env env = { .name = "OFI_NCCL_DISABLE_DMABUF", .value = "1", .force = true };
+	struct gpu_dmabuf d;
+
+	(void)state;
+	config_defaults(&c);
+	gpu_dmabuf_init(&d, &c, FI_VERSION(1, 17), 2);
+	assert_false(d.any);
+	assert_string_equal(d.why, "libfabric API 1.17 (FI_MR_DMABUF needs 1.20)");
+	gpu_dmabuf_close(&d);
+	c.env = &env;
+	c.nenv = 1;
+	gpu_dmabuf_init(&d, &c, FI_VERSION(1, 20), 2);
+	assert_false(d.any);
+	assert_string_equal(d.why, "OFI_NCCL_DISABLE_DMABUF is set (EnvForce=)");
+	gpu_dmabuf_close(&d);
+	env.value = "false";
+	unsetenv("OFI_NCCL_DISABLE_DMABUF");
+	gpu_dmabuf_init(&d, &c, FI_VERSION(1, 20), 2);
+	assert_null(strstr(d.why, "OFI_NCCL_DISABLE_DMABUF"));
+	gpu_dmabuf_close(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +452,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fewer_gpus_inside_job_cgroup_are_not_judged, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_gpus_inside_job_cgroup_v1_is_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(fewer_gpus_outside_a_job_still_fail, setup, teardown),
+		cmocka_unit_test(ofi_nccl_bool_parses_like_the_plugin),
+		cmocka_unit_test(dmabuf_not_used_names_why),
 	};
 
 	return cmocka_run_group_tests_name("gpu", tests, group_setup, group_teardown);
