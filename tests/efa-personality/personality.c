@@ -35,7 +35,8 @@
  *   EFA_PERSONALITY_VERSION   "major.minor" for fi_version(), default 2.1
  *   EFA_PERSONALITY_STATE     directory shared by processes for "who inserted whom" (cross
  *                             tests); unset: kept in this process only
- *   EFA_PERSONALITY_AV_DELAY_MS  sleep before every fi_av_insert (a slow peer)
+ *   EFA_PERSONALITY_AV_DELAY_MS  every fi_av_insert publishes its addresses this late, after
+ *                             the real insert, progressing all CQs meanwhile (a slow peer)
  *   EFA_PERSONALITY_OPEN_MS   how long a domain open/close holds the race window, default 30
  *   EFA_PERSONALITY_HMEM_ANY_API=1  apply the API >= 1.18 FI_HMEM rule whatever API is asked
  *                             (a product built against 1.17 headers asks 1.17)
@@ -138,6 +139,7 @@ __attribute__((destructor)) static void wraps_free(void)
 /* ---- the real tcp entry everything runs on -------------------------------------- */
 
 struct fi_info *tmpl;      /* dup of the real "lo" entry (tcp;ofi_rxm) */
+struct domain_wrap *open_domains;
 
 static int remember_template(const struct fi_info *list)
 {
@@ -537,6 +539,13 @@ static int w_domain_close(struct fid *fid)
 	struct domain_wrap *d = container_of(domain->fid.ops, struct domain_wrap, fid_ops);
 	int ret;
 
+	pthread_mutex_lock(&lock);
+	for (struct domain_wrap **p = &open_domains; *p; p = &(*p)->next_open)
+		if (*p == d) {
+			*p = d->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&lock);
 	domain_list_enter("fi_close(domain)");
 	ret = d->orig_fid->close(fid);
 	domain_list_leave();
@@ -580,6 +589,10 @@ static int w_domain(struct fid_fabric *fabric, struct fi_info *info, struct fid_
 	d->fid_ops = *(*domain)->fid.ops;
 	d->fid_ops.close = w_domain_close;
 	(*domain)->fid.ops = &d->fid_ops;
+	pthread_mutex_lock(&lock);
+	d->next_open = open_domains;
+	open_domains = d;
+	pthread_mutex_unlock(&lock);
 	return 0;
 }
 

@@ -90,6 +90,8 @@ struct cq_wrap {
 	struct fid_cq *cq;
 	struct domain_wrap *dom;
 	struct cq_wrap *next_in_dom;
+	struct fi_ops fid_ops;          /* close takes it off dom->cqs */
+	struct fi_ops *orig_fid;
 };
 
 struct domain_wrap {
@@ -103,6 +105,7 @@ struct domain_wrap {
 	bool hmem;
 	uint32_t api;               /* the API version the application asked for */
 	struct cq_wrap *cqs;        /* this domain's CQs (progressed while an insert is delayed) */
+	struct domain_wrap *next_open; /* open_domains */
 };
 
 struct fabric_wrap {
@@ -119,6 +122,7 @@ static inline uint64_t real_addr(uint64_t addr, uint64_t shown) { return addr - 
 
 extern pthread_mutex_t lock;
 extern struct fi_info *tmpl;
+extern struct domain_wrap *open_domains;   /* every open efa domain of this process */
 
 long env_long(const char *name, long dflt);
 const char *env_str(const char *name, const char *dflt);

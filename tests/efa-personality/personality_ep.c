@@ -204,6 +204,8 @@ static bool peer_knows_us(struct ep_wrap *e, fi_addr_t dest)
 
 static ssize_t rma_refused(struct ep_wrap *e, void *ctx)
 {
+	fprintf(stderr, "%s: RMA to a peer that has not inserted this endpoint into its AV: "
+		"completes with an error (fi_efa.7)\n", PREFIX);
 	if (!e->txcq)
 		return -FI_EIO;
 	cq_push_error(e->txcq, ctx);
@@ -472,18 +474,27 @@ void wrap_ep(struct fid_ep *ep, bool direct, bool hmem)
 
 /* ---- AV -------------------------------------------------------------------------------- */
 
-/* A slow insert on a device whose endpoints keep working: the domain's CQs are progressed
- * (fi_cq_read of 0 entries: progress without taking the application's completions), so peers
- * can reach this process while it has not inserted them yet -- as on efa, where a send needs
- * no connection. Only this domain's CQs: the caller's thread owns them. */
-static void delay_with_progress(struct domain_wrap *d, long ms)
+/* A slow insert (EFA_PERSONALITY_AV_DELAY_MS) on a node whose endpoints keep working. On efa a
+ * send needs no connection: a peer's message (and its send completion) does not wait for this
+ * node's inserts, only its RMA does (fi_efa.7). On tcp a send needs rxm's connection, which
+ * this node must accept. So the real (tcp) insert happens first and every open domain's CQs
+ * are progressed during the delay (fi_cq_read of 0 entries: progress without taking the
+ * application's completions): peers connect and their messages arrive, while the efa-visible
+ * insert -- what an RMA from the peer checks (the markers) -- is published only after the
+ * delay. Code that issues RMA right after its own fi_av_insert, without waiting for the
+ * peers' inserts, then fails here as on efa. Only the inserting thread runs these CQs then
+ * (cross mode inserts before its link threads start). */
+static void delay_with_progress(long ms)
 {
 	struct fi_cq_entry dummy;
 
 	for (long t = 0; t < ms; t += 5) {
 		sleep_ms(5);
-		for (struct cq_wrap *c = d ? d->cqs : NULL; c; c = c->next_in_dom)
-			c->orig->read(c->cq, &dummy, 0);
+		pthread_mutex_lock(&lock);
+		for (struct domain_wrap *d = open_domains; d; d = d->next_open)
+			for (struct cq_wrap *c = d->cqs; c; c = c->next_in_dom)
+				c->orig->read(c->cq, &dummy, 0);
+		pthread_mutex_unlock(&lock);
 	}
 }
 
@@ -497,12 +508,12 @@ static int w_av_insert(struct fid_av *av, const void *addr, size_t count, fi_add
 
 	long delay = env_long("EFA_PERSONALITY_AV_DELAY_MS", 0);
 
-	if (delay > 0) {
+	ret = w->orig->insert(av, addr, count, fi_addr, flags, context);
+	if (ret > 0 && delay > 0) {
 		fprintf(stderr, "%s: fi_av_insert of %zu address(es) delayed %ld ms\n", PREFIX, count,
 			delay);
-		delay_with_progress(w->dom, delay);
+		delay_with_progress(delay);
 	}
-	ret = w->orig->insert(av, addr, count, fi_addr, flags, context);
 	if (ret <= 0 || !alen || alen > P_ADDR_MAX)
 		return ret;
 	pthread_mutex_lock(&lock);
@@ -515,6 +526,20 @@ static int w_av_insert(struct fid_av *av, const void *addr, size_t count, fi_add
 	for (struct ep_wrap *e = w->eps; e; e = e->next_on_av)
 		publish_inserted(e);
 	return ret;
+}
+
+static int w_cq_close(struct fid *fid)
+{
+	struct cq_wrap *w = container_of(fid->ops, struct cq_wrap, fid_ops);
+
+	pthread_mutex_lock(&lock);
+	for (struct cq_wrap **p = &w->dom->cqs; *p; p = &(*p)->next_in_dom)
+		if (*p == w) {
+			*p = w->next_in_dom;
+			break;
+		}
+	pthread_mutex_unlock(&lock);
+	return w->orig_fid->close(fid);
 }
 
 int w_cq_open(struct fid_domain *domain, struct fi_cq_attr *attr, struct fid_cq **cq,
@@ -540,6 +565,10 @@ int w_cq_open(struct fid_domain *domain, struct fi_cq_attr *attr, struct fid_cq 
 	w->ops.readerr = w_cq_readerr;
 	w->ops.strerror = w_cq_strerror;
 	(*cq)->ops = &w->ops;
+	w->orig_fid = (*cq)->fid.ops;
+	w->fid_ops = *(*cq)->fid.ops;
+	w->fid_ops.close = w_cq_close;
+	(*cq)->fid.ops = &w->fid_ops;
 	return 0;
 }
 

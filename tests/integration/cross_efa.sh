@@ -2,12 +2,14 @@
 # `efa-check cross` on the Slurm test cluster with every node's efa-check under the EFA
 # personality layer (tests/efa-personality/README.md): provider efa, fabric efa-direct, and an
 # RMA to a peer that has not yet inserted the initiator into its AV fails, as fi_efa.7 says it
-# does on efa-direct. n2 inserts slowly (EFA_PERSONALITY_AV_DELAY_MS, its endpoints progressing
-# meanwhile): the fence after the inserts must wait for it, and every link must pass (issue 9
-# point 2). On this tcp stand-in rxm does not complete n1's first send to n2 before n2 has
-# inserted n1, and the link test sends before its RMA, so here the race is covered by the layer's
-# refusal (last test) and by the fence measurably waiting for the slow peer; on efa a send needs
-# no connection and nothing but the fence orders the RMA. Needs `make test-support`.
+# does on efa-direct: each node records its inserts in a shared state directory
+# (EFA_PERSONALITY_STATE) and an RMA to a peer without a record of us completes with an error.
+# n2 inserts slowly (EFA_PERSONALITY_AV_DELAY_MS): its real (tcp) inserts happen at once and its
+# endpoints keep progressing, so peers connect and their messages arrive as on efa, where a
+# send needs no connection; only its efa-visible inserts come late. Code that issues RMA right
+# after its own fi_av_insert then fails on n2's links; the fence after the inserts must wait for
+# n2, and every link must pass (issue 9 point 2). With cross.c's fence removed, the
+# "all links ok" check below fails. Needs `make test-support`.
 . "$(dirname "$0")/../lib.sh"
 
 CLUSTER=$TOP/tests/cluster/cluster.sh
