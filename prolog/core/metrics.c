@@ -114,6 +114,27 @@ static void per_loopback_base(struct strbuf *o, const struct report *r)
 	}
 }
 
+/* Every measured loopback domain's slow state (MinDeviceFraction against its siblings). */
+static void per_device_slow(struct strbuf *o, const struct report *r)
+{
+	char domain[2 * CHECK_TARGET_MAX + 1];
+	bool any = false;
+	double v;
+
+	for (size_t i = 0; i < r->nchecks; i++) {
+		const struct check_result *c = &r->checks[i];
+
+		if (strcmp(c->name, "loopback") || !metric_value(c, "write_gbps", &v))
+			continue;
+		if (!any)
+			header(o, "efa_check_device_slow", "gauge",
+			       "1 if the domain's loopback ran below MinDeviceFraction of the node's median.");
+		any = true;
+		label_escape(c->target, domain, sizeof(domain));
+		strbuf_printf(o, "efa_check_device_slow{domain=\"%s\"} %d\n", domain, c->slow ? 1 : 0);
+	}
+}
+
 static bool name_in(char *const *names, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -182,6 +203,7 @@ long metrics_format(const struct report *r, double finished_at, long runs, char 
 	header(&o, "efa_check_check_duration_seconds", "gauge", "Duration of each check.");
 	per_check(&o, r, emit_duration);
 	per_loopback_base(&o, r);
+	per_device_slow(&o, r);
 	per_link(&o, r);
 	if (r->flapping >= 0) {
 		header(&o, "efa_check_flapping", "gauge",

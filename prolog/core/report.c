@@ -269,6 +269,8 @@ json_object *check_to_json(const struct check_result *c)
 		json_add_string(o, "reason", c->reason);
 	if (c->transient)
 		json_object_object_add(o, "transient", json_object_new_boolean(1));
+	if (c->slow)
+		json_object_object_add(o, "slow", json_object_new_boolean(1));
 	json_object_object_add(o, "duration_ms", json_object_new_int64(c->duration_ms));
 	if (c->nmetrics) {
 		json_object *m = json_object_new_object();
@@ -334,12 +336,29 @@ int check_from_json(json_object *o, struct check_result *c)
 	else if (json_get_bool(o, "skipped", false))
 		c->status = CHECK_SKIP;
 	c->transient = json_get_bool(o, "transient", false);
+	c->slow = json_get_bool(o, "slow", false);
 	if (json_object_object_get_ex(o, "duration_ms", &v))
 		c->duration_ms = (long)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "metrics", &v) && json_object_is_type(v, json_type_object))
 		parse_metrics(v, c);
 	reason_sanitize(c->reason);
 	return 0;
+}
+
+/* "slow_devices": the targets of the checks judged slow against their siblings, when any. */
+static void add_slow_devices(json_object *o, const struct report *r)
+{
+	json_object *a = NULL;
+
+	for (size_t i = 0; i < r->nchecks; i++) {
+		if (!r->checks[i].slow)
+			continue;
+		if (!a)
+			a = json_object_new_array();
+		json_object_array_add(a, json_object_new_string(r->checks[i].target));
+	}
+	if (a)
+		json_object_object_add(o, "slow_devices", a);
 }
 
 static json_object *link_to_json(const struct report_link *l)
@@ -377,6 +396,7 @@ json_object *report_to_json(const struct report *r)
 	for (size_t i = 0; i < r->nchecks; i++)
 		json_object_array_add(checks, check_to_json(&r->checks[i]));
 	json_object_object_add(o, "checks", checks);
+	add_slow_devices(o, r);
 	if (!strcmp(r->mode, "cross") || r->nlinks || r->nbad_nodes) {
 		json_object *links = json_object_new_array();
 		json_object *bad = json_object_new_array();
@@ -505,8 +525,8 @@ void report_write_human(const struct report *r, FILE *f)
 		char label[CHECK_NAME_MAX + CHECK_TARGET_MAX + 2];
 
 		snprintf(label, sizeof(label), "%s%s%s", c->name, c->target[0] ? " " : "", c->target);
-		fprintf(f, "  %s  %-22s %6ld ms  %s", check_status_name(c->status), label,
-			c->duration_ms, c->detail);
+		fprintf(f, "  %s  %-22s %6ld ms  %s%s", check_status_name(c->status), label,
+			c->duration_ms, c->slow ? "SLOW: " : "", c->detail);
 		write_metrics_human(c, f);
 		fputc('\n', f);
 	}

@@ -43,6 +43,9 @@ struct check_result {
 	struct check_metric metrics[CHECK_METRICS_MAX];
 	int nmetrics;
 	bool transient;                  /* failure may be transient (retry once) */
+	bool slow;                       /* loopback: far below the node's other devices
+	                                    (MinDeviceFraction); failed only with OnSlow=drain.
+	                                    JSON "slow": true, and the report's "slow_devices" */
 };
 
 struct report_link {

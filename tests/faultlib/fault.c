@@ -1,7 +1,7 @@
 /*
  * libefa-fault.so -- libfabric faults injected below efa-check (LD_PRELOAD).
- * See tests/faultlib/README.md. Controlled only by EFA_FAULT and EFA_FAULT_DOMAIN, which the
- * product never reads.
+ * See tests/faultlib/README.md. Controlled only by EFA_FAULT, EFA_FAULT_DOMAIN and
+ * EFA_FAULT_SLOW_GBPS, which the product never reads.
  *
  * fi_getinfo and fi_fabric are real exported functions: we interpose them and reach the
  * real ones with dlsym(RTLD_NEXT). Everything else (fi_domain, fi_mr_reg, fi_cq_read,
@@ -46,8 +46,11 @@ enum fault {
 	F_FORK_FAIL        = 1 << 7,
 	F_VERSION_EXIT     = 1 << 8,
 	F_VERSION_CRASH    = 1 << 9,
+	F_RMA_SLOW         = 1 << 10,
 };
-#define F_WRAP_DOMAIN (F_MR_REG_FAIL | F_RMA_CORRUPT | F_RMA_READ_CORRUPT | F_RMA_HANG | F_CQ_ERROR)
+#define F_WRAP_DOMAIN (F_MR_REG_FAIL | F_RMA_CORRUPT | F_RMA_READ_CORRUPT | F_RMA_HANG | F_CQ_ERROR | \
+		       F_RMA_SLOW)
+#define F_TRACK_OPS (F_RMA_CORRUPT | F_RMA_READ_CORRUPT | F_RMA_SLOW)
 
 static const struct { const char *name; unsigned bit; } fault_names[] = {
 	{ "getinfo_fail", F_GETINFO_FAIL },   { "getinfo_hang", F_GETINFO_HANG },
@@ -55,6 +58,7 @@ static const struct { const char *name; unsigned bit; } fault_names[] = {
 	{ "rma_read_corrupt", F_RMA_READ_CORRUPT }, { "rma_hang", F_RMA_HANG },
 	{ "cq_error", F_CQ_ERROR },           { "fork_fail", F_FORK_FAIL },
 	{ "version_exit", F_VERSION_EXIT },   { "version_crash", F_VERSION_CRASH },
+	{ "rma_slow", F_RMA_SLOW },
 };
 
 static unsigned active_faults;
@@ -228,7 +232,25 @@ static char *write_target(struct domain_wrap *dw, const struct op_rec *op)
 	return target;
 }
 
-/* A completion arrived for ctx: corrupt what it delivered, if that fault is on. */
+/* rma_slow: an RMA completion is held back as long as its bytes take at EFA_FAULT_SLOW_GBPS
+ * (default 0.5 Gbit/s): the domain's RMA bandwidth is capped there, as on a device that
+ * negotiated down or is throttled; small messages (latency) barely change. */
+static void slow_completion(size_t len)
+{
+	const char *env = getenv("EFA_FAULT_SLOW_GBPS");
+	double gbps = env ? strtod(env, NULL) : 0.5;
+	double us;
+
+	if (!(gbps > 0))
+		gbps = 0.5;
+	us = (double)len * 8.0 / (gbps * 1e3);
+	if (us > 1e6)
+		us = 1e6;
+	usleep((useconds_t)us);
+}
+
+/* A completion arrived for ctx: corrupt what it delivered, or hold it back, if those faults
+ * are on. */
 static void corrupt_on_completion(struct domain_wrap *dw, void *ctx)
 {
 	struct op_rec op;
@@ -236,6 +258,8 @@ static void corrupt_on_completion(struct domain_wrap *dw, void *ctx)
 
 	if (!take_op(dw, ctx, &op) || !op.len)
 		return;
+	if (fault_on(F_RMA_SLOW))
+		slow_completion(op.len);
 	if (op.is_read && fault_on(F_RMA_READ_CORRUPT))
 		p = op.local;
 	else if (!op.is_read && fault_on(F_RMA_CORRUPT))
@@ -337,7 +361,7 @@ static void wrap_cq(struct fid_cq *cq, struct domain_wrap *dw, const struct fi_c
 
 static ssize_t track(struct ep_wrap *w, ssize_t ret, const struct op_rec *op)
 {
-	if (ret == 0 && fault_on(F_RMA_CORRUPT | F_RMA_READ_CORRUPT))
+	if (ret == 0 && fault_on(F_TRACK_OPS))
 		record_op(w->dw, op);
 	return ret;
 }

@@ -83,6 +83,52 @@ run_capture abs_floor "$EFA_CHECK" local --config "$T_TMP/abs.conf" --json --sys
 expect_rc "an absolute MinLoopbackGbps still fails below it" 1 abs_floor
 expect_grep "absolute floor reason has no auto source" '"reason":"efa-check: loopback lo: RMA write [0-9.]* Gb/s < MinLoopbackGbps 100000"' "$T_TMP/abs_floor.out"
 
+# --- one device far below its siblings (MinDeviceFraction, core/relative.h) ------------------
+# Four tcp domains in a network namespace of our own (three veth interfaces with addresses, and
+# lo), named after this run; removed by name on exit, also when a test fails. The fault is below
+# the product: the fault library holds back dev1's RMA completions as long as their bytes take at
+# 0.15 Gb/s (rma_slow), the others run as they are.
+devns=efa-lt-$$
+trap 'ip netns del "$devns" 2>/dev/null; rm -rf "$T_TMP"' EXIT
+if ip netns add "$devns" 2>/dev/null; then
+	for i in 0 1 2; do
+		ip -n "$devns" link add "dev$i" type veth peer name "peer$i" &&
+		ip -n "$devns" addr add "10.99.$i.1/24" dev "dev$i" &&
+		ip -n "$devns" link set "dev$i" up && ip -n "$devns" link set "peer$i" up
+	done
+	ip -n "$devns" link set lo up
+	printf 'Provider=tcp\nDomains=dev0,dev1,dev2,lo\nTimeout=30\nMinMemlock=8M\nExpectedGPUs=0\nLoopbackIterations=60\n' > "$T_TMP/dev.conf"
+	in_ns() { nsenter --net="/var/run/netns/$devns" "$@"; }
+	slowenv="LD_PRELOAD=$FAULT_LIB EFA_FAULT=rma_slow EFA_FAULT_DOMAIN=dev1 EFA_FAULT_SLOW_GBPS=0.15"
+	run_capture devslow in_ns env $slowenv "$EFA_CHECK" local --config "$T_TMP/dev.conf" --json
+	expect_rc "one device slow, OnSlow=log (default): healthy" 0 devslow
+	check "the slow device and only it is named in slow_devices" \
+		test "$(json_get "$T_TMP/devslow.out" "j.get('slow_devices')")" = "['dev1']"
+	check "its loopback check says slow against the median of 4 devices" \
+		test "$(json_get "$T_TMP/devslow.out" "[c for c in j['checks'] if c.get('target')=='dev1'][0]['slow'] and 'vs median' in [c for c in j['checks'] if c.get('target')=='dev1'][0]['detail'] and 'of 4 devices' in [c for c in j['checks'] if c.get('target')=='dev1'][0]['detail']")" = True
+	run_capture devslow_h in_ns env $slowenv "$EFA_CHECK" local --config "$T_TMP/dev.conf"
+	expect_grep "the human report marks it SLOW" 'PASS  loopback dev1 .*SLOW: ' "$T_TMP/devslow_h.out"
+	printf 'OnSlow=drain\n' >> "$T_TMP/dev.conf"
+	run_capture devslow_d in_ns env $slowenv "$EFA_CHECK" local --config "$T_TMP/dev.conf" --json
+	expect_rc "one device slow, OnSlow=drain: unhealthy" 1 devslow_d
+	expect_grep "reason: efa-check: loopback dev1: slow: <Gb/s> vs median <Gb/s>" \
+		'"reason":"efa-check: loopback dev1: slow: [0-9.]+ Gb/s vs median [0-9.]+ Gb/s"' "$T_TMP/devslow_d.out"
+	# Healthy: the same four devices without the fault, several times: nobody is named.
+	named=0
+	for k in 1 2 3; do
+		run_capture "devok$k" in_ns "$EFA_CHECK" local --config "$T_TMP/dev.conf" --json
+		[ "$(json_get "$T_TMP/devok$k.out" "j['ok'] and 'slow_devices' not in j")" = True ] || named=$((named + 1))
+	done
+	check "3 healthy runs with OnSlow=drain: no device named slow" test "$named" = 0
+	# Fewer than 3 devices measured: the rule does not judge (two cannot say which is slow).
+	printf 'Provider=tcp\nDomains=dev0,dev1\nTimeout=30\nMinMemlock=8M\nExpectedGPUs=0\nLoopbackIterations=60\nOnSlow=drain\n' > "$T_TMP/dev2.conf"
+	run_capture devtwo in_ns env $slowenv "$EFA_CHECK" local --config "$T_TMP/dev2.conf" --json
+	expect_rc "two devices, one slow: not judged, healthy" 0 devtwo
+	ip netns del "$devns"
+else
+	ok "# SKIP no network namespaces here: the device slow rule is not run for real"
+fi
+
 # --- faults below the product ---------------------------------------------------
 run_capture gi_fail env LD_PRELOAD="$FAULT_LIB" EFA_FAULT=getinfo_fail "$EFA_CHECK" local --config "$conf" --json
 expect_rc "fi_getinfo failing: unhealthy" 1 gi_fail

@@ -57,6 +57,7 @@ static void test_format_gray(void **s)
 	struct report_link l1 = { .a = "n1", .b = "n2", .ok = true, .gbps = 0.1, .latency_us = 500 };
 	struct report_link l2 = { .a = "n1", .b = "n3", .ok = true, .gbps = 8, .latency_us = 20 };
 	struct report_link l3 = { .a = "n2", .b = "n3", .ok = true, .gbps = 0.1, .latency_us = 400 };
+	struct check_result c;
 	char *t;
 	FILE *f;
 
@@ -68,7 +69,13 @@ static void test_format_gray(void **s)
 	l3.slow = true;
 	report_add_link(&r, &l3);
 	report_add_slow_node(&r, "n2");
+	check_init(&c, "loopback", "dev1");       /* one device slow against its siblings */
+	check_metric(&c, "write_gbps", 0.2);
+	c.slow = true;
+	report_add(&r, &c);
 	t = format(&r);
+	assert_non_null(strstr(t, "\nefa_check_device_slow{domain=\"dev1\"} 1\n"));
+	assert_non_null(strstr(t, "\nefa_check_device_slow{domain=\"lo\"} 0\n"));
 	assert_non_null(strstr(t, "\nefa_check_loopback_write_bytes_per_second{domain=\"lo\"} 1.1875e+09\n"));
 	assert_non_null(strstr(t, "\nefa_check_loopback_latency_seconds{domain=\"lo\"} 2.125e-05\n"));
 	assert_non_null(strstr(t, "\nefa_check_link_bytes_per_second{a=\"n1\",b=\"n3\"} 1e+09\n"));

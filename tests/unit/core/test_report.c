@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/report.h"
+#include "core/relative.h"
 
 static void add_pass(struct report *r, const char *name, const char *target)
 {
@@ -248,6 +249,86 @@ static void human_report_names_failures(void **state)
 	report_free(&r);
 }
 
+/* The relative rule (core/relative.h): one member far below the median of its siblings. */
+static void relative_rule_names_only_the_far_slow_one(void **state)
+{
+	bool slow[8];
+	double med;
+
+	(void)state;
+	/* 4 devices, one at a tenth of the others: named; the median is of all measured */
+	double four[] = { 9.8, 1.0, 10.1, 9.9 };
+	assert_int_equal(relative_slow(four, 4, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 1);
+	assert_true(slow[1] && !slow[0] && !slow[2] && !slow[3]);
+	assert_true(med > 9.8 && med < 9.9);
+	/* noisy but healthy (the spread seen on the loaded 2-core test host: 0.6x the median) */
+	double noisy[] = { 0.92, 1.36, 1.69, 5.47 };
+	assert_int_equal(relative_slow(noisy, 4, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 0);
+	/* just at the fraction is not below it */
+	double edge[] = { 2.5, 10, 10 };
+	assert_int_equal(relative_slow(edge, 3, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 0);
+	double under[] = { 2.49, 10, 10 };
+	assert_int_equal(relative_slow(under, 3, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 1);
+	/* unmeasured members (-1: failed, skipped) are neither judged nor counted */
+	double holes[] = { -1, 10, 1, -1, 10 };
+	assert_int_equal(relative_slow(holes, 5, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 1);
+	assert_true(slow[2] && !slow[0] && !slow[3]);
+	/* fewer than 3 measured: not judged (two cannot tell which one is slow) */
+	double two[] = { 10, 1, -1 };
+	assert_int_equal(relative_slow(two, 3, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), -1);
+	assert_false(slow[1]);
+	assert_true(med == 0);
+	/* a caller's larger minimum is kept; a smaller one is raised to 3 */
+	assert_int_equal(relative_slow(four, 4, 0.25, 5, slow, &med), -1);
+	assert_int_equal(relative_slow(edge, 3, 0.25, 1, slow, &med), 0);
+	/* off, and nothing measured above 0 */
+	assert_int_equal(relative_slow(four, 4, 0, RELATIVE_MIN_MEMBERS, slow, &med), -1);
+	double zeros[] = { 0, 0, 0 };
+	assert_int_equal(relative_slow(zeros, 3, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 0);
+	/* two slow of five: both named (the median is still a healthy one's) */
+	double five[] = { 1, 10, 1.5, 11, 9 };
+	assert_int_equal(relative_slow(five, 5, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 2);
+	assert_true(slow[0] && slow[2]);
+	/* uniformly slow: nobody is named (that is the absolute floors' business) */
+	double uniform[] = { 1, 1.1, 0.9, 1 };
+	assert_int_equal(relative_slow(uniform, 4, 0.25, RELATIVE_MIN_MEMBERS, slow, &med), 0);
+}
+
+/* A check judged slow keeps "slow": true through JSON, and the report lists "slow_devices". */
+static void slow_device_in_json_and_round_trip(void **state)
+{
+	struct report r, back;
+	struct check_result c;
+	json_object *o, *v;
+
+	(void)state;
+	report_init(&r, "local", "n1");
+	add_pass(&r, "loopback", "dev0");
+	check_init(&c, "loopback", "dev1");
+	check_detail(&c, "RMA write 0.2 Gb/s; slow: 0.20 Gb/s vs median 1.30 Gb/s of 4 devices");
+	c.slow = true;
+	assert_int_equal(report_add(&r, &c), 0);
+	report_finalize(&r);
+	assert_true(report_ok(&r));      /* OnSlow=log: named, not failed */
+	o = report_to_json(&r);
+	assert_true(json_object_object_get_ex(o, "slow_devices", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "dev1");
+	assert_int_equal(report_from_json(o, &back), 0);
+	assert_false(back.checks[0].slow);
+	assert_true(back.checks[1].slow);
+	json_object_put(o);
+	report_free(&back);
+	report_free(&r);
+	/* no slow device: no key */
+	report_init(&r, "local", "n1");
+	add_pass(&r, "loopback", "dev0");
+	o = report_to_json(&r);
+	assert_false(json_object_object_get_ex(o, "slow_devices", &v));
+	json_object_put(o);
+	report_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +343,8 @@ int main(void)
 		cmocka_unit_test(malformed_json_is_rejected),
 		cmocka_unit_test(metrics_are_bounded_and_updated),
 		cmocka_unit_test(human_report_names_failures),
+		cmocka_unit_test(relative_rule_names_only_the_far_slow_one),
+		cmocka_unit_test(slow_device_in_json_and_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
