@@ -4,7 +4,9 @@
  * libcudart is loaded with dlopen and only the entry points of gpu_cudart.h are resolved, so
  * efa-check builds without CUDA and runs on nodes without GPUs. The GPUDirect RDMA path is
  * tested the way NCCL's OFI plugin uses it: a cudaMalloc'ed buffer registered with
- * fi_mr_regattr(iface FI_HMEM_CUDA) on a domain opened with FI_HMEM.
+ * fi_mr_regattr(iface FI_HMEM_CUDA) on a domain opened with FI_HMEM -- through dma-buf
+ * (FI_MR_DMABUF, gpu_dmabuf.c) where aws-ofi-nccl 1.14+ would register it that way, else by
+ * address -- and an RMA write into that registration, read back.
  *
  * Which GPU is registered on which domain: every GPU and every domain is covered once, in
  * pairs (k % ngpus, k % ndomains) for k < max(ngpus, ndomains). Registering every GPU on every

@@ -94,9 +94,14 @@ static bool dmabuf_disabled(const struct efa_config *cfg, char *src, size_t size
 {
 	const char *v = NULL;
 
-	for (size_t i = 0; cfg && i < cfg->nenv; i++)
-		if (!strcmp(cfg->env[i].name, "OFI_NCCL_DISABLE_DMABUF"))
-			v = cfg->env[i].value, str_copy(src, size, cfg->env[i].force ? "EnvForce=" : "Env=");
+	for (size_t i = 0; cfg && i < cfg->nenv; i++) {
+		if (strcmp(cfg->env[i].name, "OFI_NCCL_DISABLE_DMABUF"))
+			continue;
+		v = cfg->env[i].value;
+		str_copy(src, size, cfg->env[i].force ? "EnvForce=" : "Env=");
+		if (cfg->env[i].force)
+			break;          /* the admin's value wins over the user's */
+	}
 	if (!v && (v = getenv("OFI_NCCL_DISABLE_DMABUF")))
 		str_copy(src, size, "environment");
 	return v && gpu_ofi_nccl_bool(v) == 1;
