@@ -67,7 +67,7 @@ void policy_init(struct policy *p, const struct cli_opts *o, const struct efa_co
 	p->deadline_ms = p->t0_ms + total_ms;
 	p->rpc_budget_ms = rpc;
 	p->started_at = unix_now();
-	if (cache_key_full(cfg, p->key, sizeof(p->key)) < 0)
+	if (cache_key_full(cfg, o->sysfs_root, p->key, sizeof(p->key)) < 0)
 		p->key[0] = '\0';   /* no key: nothing stored matches, every run is real */
 	p->flapping = -1;
 }

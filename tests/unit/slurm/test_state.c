@@ -427,16 +427,16 @@ static void test_cache_key(void **s)
 	assert_int_equal(cache_key_inputs(&a, ka, sizeof(ka)), 0);
 	assert_string_not_equal(ka, kb);
 	/* the full key adds the version and the binary */
-	assert_int_equal(cache_key_full(&b, full, sizeof(full)), 0);
+	assert_int_equal(cache_key_full(&b, NULL, full, sizeof(full)), 0);
 	assert_int_equal(strncmp(full, kb, strlen(kb)), 0);
 	assert_non_null(strstr(full, "-v" EFA_CHECK_VERSION "-"));
-	assert_int_equal(cache_key_full(&b, full, 20), -1);
+	assert_int_equal(cache_key_full(&b, NULL, full, 20), -1);
 	/* ... and the effective provider (--provider overrides Provider=) */
 	{
 		char full2[CACHE_KEY_MAX];
 
 		str_copy(b.provider, sizeof(b.provider), "nosuchprov");
-		assert_int_equal(cache_key_full(&b, full2, sizeof(full2)), 0);
+		assert_int_equal(cache_key_full(&b, NULL, full2, sizeof(full2)), 0);
 		assert_string_not_equal(full, full2);
 	}
 	config_free(&a);
