@@ -16,7 +16,11 @@ cleanup_mounts() {
 	[ -n "$HANGFS_PID" ] && kill "$HANGFS_PID" 2>/dev/null && sleep 0.3
 	for m in $MOUNTS; do umount -l "$m" 2>/dev/null; done
 }
-trap 'cleanup_mounts; rm -rf "$T_TMP"' EXIT
+CLUSTER=$TOP/tests/cluster/cluster.sh
+PLUGIN=$TOP/spank/spank_efa_check.so
+CD=$T_TMP/cluster
+# hung reads end first (hangfs gone), then the test cluster of section 2b stops
+trap 'cleanup_mounts; [ -d "$CD" ] && sh "$CLUSTER" stop "$CD" >/dev/null 2>&1; rm -rf "$T_TMP"' EXIT
 
 # conf NAME TEXT: $H/NAME.conf (printf format), mode 0644
 conf() {
@@ -190,6 +194,45 @@ if is_root && [ -x "$HANGFS" ] && [ -c /dev/fuse ]; then
 	check "hung configuration read, --timeout 5: returns within 9 s (${ms} ms), exit 3" test "$ms" -le 9000 -a "$RC" -eq 3
 	expect_grep "hung configuration read: says where it is stuck" \
 		'prolog: unkillable in reading the configuration after the deadline of 5 s' "$T_TMP/hangc.err"
+
+	# --- 2b. the plugin: a child stuck in the kernel is abandoned, slurmstepd goes on ----------
+	# Before: the plugin's wait for `efa-check env` never gave up (slurmstepd hung over 2
+	# minutes, the job stayed completing). The plugin's efa_check= here is a program whose first
+	# read never returns (D state): every step's `env` and --efa-check's `local` get stuck.
+	if [ -f "$PLUGIN" ] && command -v srun >/dev/null && grep -q ready "$H/hangfs.out"; then
+		printf '#!/bin/sh\n# stands for efa-check: its first read never returns\nexec /bin/cat %s\n' \
+			"$H/hang/hang" > "$H/stuck-efa-check"
+		chmod 0755 "$H/stuck-efa-check"
+		conf plug "$BASE"
+		if timeout 180 sh "$CLUSTER" start "$CD" --nodes 1 --efa-conf "$H/plug.conf" \
+			--plugin "efa_check=$H/stuck-efa-check config=@DIR@/etc/efa-check.conf timeout=5" \
+			> "$T_TMP/cstart.log" 2>&1; then
+			start=$(date +%s%N)
+			bounded plug_env 60 env SLURM_CONF="$CD/etc/slurm.conf" srun -N1 true
+			ms=$(( ($(date +%s%N) - start) / 1000000 ))
+			echo "# srun without --efa-check, efa-check env stuck in the kernel: ${ms} ms, exit $RC"
+			check "plugin, 'efa-check env' unkillable: the step still runs, without the environment (exit $RC, ${ms} ms <= 25 s: 10 s for env, 1 s after SIGKILL)" \
+				test "$RC" -eq 0 -a "$ms" -le 25000
+			start=$(date +%s%N)
+			bounded plug_local 60 env SLURM_CONF="$CD/etc/slurm.conf" srun -N1 --efa-check true
+			ms=$(( ($(date +%s%N) - start) / 1000000 ))
+			echo "# srun --efa-check, efa-check local stuck in the kernel: ${ms} ms, exit $RC"
+			check "plugin, 'efa-check local' unkillable: the step fails within its deadlines (exit $RC, ${ms} ms <= 35 s: env 10+1 s, local 5+1 s)" \
+				test "$RC" -ne 0 -a "$RC" -ne 137 -a "$ms" -le 35000
+			expect_grep "... and says the check was abandoned, not that the node is bad" \
+				'unkillable in .* local after 5 s \(abandoned\)' "$T_TMP/plug_local.err"
+			i=0
+			while [ -n "$(SLURM_CONF="$CD/etc/slurm.conf" timeout 10 squeue -h 2>/dev/null)" ] && [ $i -lt 40 ]; do
+				sleep 0.5; i=$((i + 1))
+			done
+			check "... and no job is left running or completing (slurmstepd did not hang)" \
+				test -z "$(SLURM_CONF="$CD/etc/slurm.conf" timeout 10 squeue -h 2>/dev/null)"
+		else
+			not_ok "test cluster with the stuck efa_check= starts"; diag < "$T_TMP/cstart.log"
+		fi
+	else
+		ok "# SKIP plugin with a stuck child needs $PLUGIN, srun and hangfs"
+	fi
 else
 	ok "# SKIP hung reads need root, /dev/fuse and build/tests/helpers/hangfs"
 fi

@@ -332,12 +332,12 @@ if [ "$cluster_ok" = yes ]; then
 	check "control: the user's library and PATH program leave a marker when root runs them" \
 		sh -c "ls '$H' | grep -q '^ROOT-MARKER\.[0-9]' && test -e '$H/ROOT-MARKER.path-hostname'"
 	rm -f "$H"/ROOT-MARKER.*
-	if ! timeout 180 sh "$CLUSTER" start "$D" --nodes 3 --efa-conf "$H/cluster.conf" \
+	if ! timeout 180 sh "$CLUSTER" start "$D" --nodes 3 --efa-conf "$H/cluster.conf" --prolog \
 		--plugin "efa_check=@DIR@/bin/efa-check config=@DIR@/etc/efa-check.conf timeout=40" \
 		>"$T_TMP/start.log" 2>&1; then
 		not_ok "test cluster starts with the plugin"; diag < "$T_TMP/start.log"; cluster_ok=no
 	else
-		ok "test cluster (3 nodes, plugin, Provider=tcp) is up"
+		ok "test cluster (3 nodes, plugin, Prolog=efa-check prolog, Provider=tcp) is up"
 		. "$D/env"
 		cd "$T_TMP" || exit 1
 	fi
@@ -346,7 +346,7 @@ fi
 if [ "$cluster_ok" = yes ]; then
 	# Sample the environment of every root efa-check process (the cluster's wrapper and the
 	# binary, with its workers) while the user's steps run.
-	python3 - "$T_TMP/environs" 90 <<'EOF' &
+	python3 - "$T_TMP/environs" 150 <<'EOF' &
 import os, sys, time
 out, end = sys.argv[1], time.time() + float(sys.argv[2])
 seen = {}
@@ -390,6 +390,25 @@ SLURMD_NODENAME=n9EVIL"
 		RC=$?
 		expect_rc "srun --efa-check with the user's LD_PRELOAD/LD_LIBRARY_PATH/PATH/IFS/BASH_ENV/FI_*/NCCL_*/SLURMD_NODENAME (run $i): the healthy nodes pass" 0 envatk$i
 	done
+	# The other root path: sbatch --efa-check reaches the root prolog of every node
+	# (SPANK_EFA_CHECK, a job control variable); the user's environment must not (slurmd builds
+	# the prolog's environment, SchedMD/slurm 22.05 src/plugins/prep/script/prep_script_slurmd.c
+	# _build_env: SPANK_* job control variables, gres variables and SLURM_* only).
+	prologs_before=$(grep -c 'efa-check prolog' "$D/log/efa-check-calls.log" 2>/dev/null || echo 0)
+	runs3() { for n in n1 n2 n3; do json_get "$D/state/$n/last-report.json" 'j.get("runs", 0)' 2>/dev/null || echo 0; done | tr '\n' ' '; }
+	runs_before=$(runs3)
+	# shellcheck disable=SC2086 # one word per line
+	(IFS='
+'; as_user $hostile_env timeout 120 sbatch --wait --efa-check -N3 -o /dev/null -e /dev/null --wrap true) \
+		>"$T_TMP/envatk_sb.out" 2>"$T_TMP/envatk_sb.err"
+	RC=$?
+	expect_rc "sbatch --efa-check with the same environment: the job ran after its root prologs passed" 0 envatk_sb
+	prologs_after=$(grep -c 'efa-check prolog' "$D/log/efa-check-calls.log" 2>/dev/null || echo 0)
+	check "... the prologs ran on the 3 nodes ($prologs_before -> $prologs_after prolog calls)" \
+		test "$prologs_after" -ge "$((prologs_before + 3))"
+	runs_after=$(runs3)
+	check "... and the job's request reached them: each ran the checks afresh (SPANK_EFA_CHECK bypasses the cache; runs $runs_before-> $runs_after)" \
+		python3 -c 'import sys; b, a = sys.argv[1].split(), sys.argv[2].split(); sys.exit(not (len(a) == 3 and all(int(y) > int(x) for x, y in zip(b, a))))' "$runs_before" "$runs_after"
 	: > "$T_TMP/environs.stop"
 	wait "$sampler"
 	check "the user's own processes did load the library (control: $(ls "$H/user" | wc -l) markers)" \
