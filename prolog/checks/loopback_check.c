@@ -99,6 +99,12 @@ static void judge_devices(const struct check_ctx *ctx, struct loopback_job *jobs
 
 	/* Other jobs on the devices (a user-triggered check beside them): their traffic is in
 	 * the figures, so no device is judged against the others either (check.h unjudged). */
+	if (cfg->min_device_fraction > 0 && ctx->unjudged)
+		for (size_t i = 0; i < n; i++)
+			if (measured_gbps(&jobs[i].c) >= 0)
+				str_appendf(jobs[i].c.detail, sizeof(jobs[i].c.detail),
+					    "; MinDeviceFraction %g not judged: %s",
+					    cfg->min_device_fraction, ctx->unjudged);
 	if (!v || !slow || cfg->min_device_fraction <= 0 || ctx->unjudged)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

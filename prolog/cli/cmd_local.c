@@ -14,8 +14,10 @@
  * slurmctld cannot say, the bandwidth floors and device-wide counters are measured and not
  * judged (policy.h "unjudged"): the report's note and the counters check say "not judged: N
  * other job(s) on this node", stderr says it as a note, and every other check is judged as
- * always. Asked only when the configuration has something to leave unjudged
- * (MinLoopbackGbps, or EFA counters with a CounterMaxRate).
+ * always. Asked only when the configuration has something other jobs could make fail
+ * (MinLoopbackGbps, EFA counters with a CounterMaxRate, MinDeviceFraction with OnSlow=drain);
+ * when the answer is "others", the MinDeviceFraction rule is not applied either (with
+ * OnSlow=log it only names devices, so it does not cost a query alone).
  */
 #include "cli/cli.h"
 #include "checks/counters.h"
@@ -91,7 +93,8 @@ static void other_jobs(struct policy *p, uint32_t own_job, char *why, size_t siz
 	int budget = p->rpc_budget_ms < JOBS_RPC_MAX_MS ? p->rpc_budget_ms : JOBS_RPC_MAX_MS;
 	char ids[64] = "";
 
-	if (p->cfg->min_loopback_gbps <= 0 && !counters_may_fail(p->cfg))
+	if (p->cfg->min_loopback_gbps <= 0 && !counters_may_fail(p->cfg) &&
+	    !(p->cfg->min_device_fraction > 0 && p->cfg->on_slow == ON_SLOW_DRAIN))
 		return;   /* nothing here that other jobs could make fail */
 	watchdog_phase("asking slurmctld for the node's jobs");
 	if (node_jobs_rpc(p->o->node, own_job, budget, &res) < 0 || !res.jobs_ok) {
