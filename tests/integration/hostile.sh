@@ -438,8 +438,13 @@ SLURMD_NODENAME=n9EVIL"
 	check "a --efa-check value with control characters is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
 	run_capture nlopt as_user PATH=/usr/bin:/bin timeout 30 srun -N1 "--efa-check=$(printf 'local\ncross')" true
 	check "a --efa-check value with a newline is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	# the same values through sbatch and salloc (the allocator context validates them too)
+	run_capture bigsb as_user PATH=/usr/bin:/bin timeout 30 sbatch -N1 -o /dev/null "--efa-check=$big" --wrap true
+	check "sbatch: a 120 KB --efa-check value is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
+	run_capture ctlsa as_user PATH=/usr/bin:/bin timeout 30 salloc -N1 "--efa-check=$(printf 'local\001\033[2J')" true
+	check "salloc: a --efa-check value with control characters is rejected (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 124
 	after=$(user_job_id)
-	check "no job was created for the three (job ids $before -> $after)" \
+	check "no job was created for the five (job ids $before -> $after)" \
 		test -n "$before" -a -n "$after" -a "$after" -eq "$((before + 1))" 2>/dev/null
 	check "no control character from the value reached slurmd's or slurmctld's log" \
 		sh -c "! cat '$D'/log/slurm*.log | grep -q \"$(printf '\033')\\[2J\""
