@@ -98,6 +98,8 @@ SPANK_OBJS  := $(SPANK_SRCS:%.c=$(B)/%.o) $(SPANK_SHARED:prolog/%.c=$(B)/spank-s
 
 # tests/unit mirrors prolog/: tests/unit/<folder>/test_<name>.c -> build/tests/test_<name>
 UNIT_SRCS   := $(sort $(wildcard tests/unit/*/test_*.c))
+# helpers shared by several suites of a folder (e.g. tests/unit/core/config_test.h)
+UNIT_HDRS   := $(sort $(wildcard tests/unit/*.h tests/unit/*/*.h))
 UNIT_NAMES  := $(basename $(notdir $(UNIT_SRCS)))
 UNIT_BINS   := $(UNIT_NAMES:%=$(B)/tests/%)
 SAN_BINS    := $(UNIT_NAMES:%=$(B)/san/tests/%)
@@ -178,11 +180,11 @@ $(B)/san/libefacheck.a: $(SAN_OBJS) $(B)/prolog/profiles_table.c
 	@rm -f $@
 	$(AR) rcs $@ $(SAN_OBJS) $(B)/san/prolog/profiles_table.o
 
-$(B)/tests/test_%: $$(call unit_src,test_$$*) $(B)/libefacheck.a
+$(B)/tests/test_%: $$(call unit_src,test_$$*) $(B)/libefacheck.a $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libefacheck.a $(LIBS) -lcmocka
 
-$(B)/san/tests/test_%: $$(call unit_src,test_$$*) $(B)/san/libefacheck.a
+$(B)/san/tests/test_%: $$(call unit_src,test_$$*) $(B)/san/libefacheck.a $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(B)/san/libefacheck.a $(LIBS) -lcmocka
 
