@@ -14,20 +14,16 @@
  * slurmctld cannot say, the bandwidth floors and device-wide counters are measured and not
  * judged (policy.h "unjudged"): the report's note and the counters check say "not judged: N
  * other job(s) on this node", stderr says it as a note, and every other check is judged as
- * always. Asked only when the configuration has something other jobs could make fail
- * (MinLoopbackGbps, EFA counters with a CounterMaxRate, MinDeviceFraction with OnSlow=drain);
- * when the answer is "others", the MinDeviceFraction rule is not applied either (with
- * OnSlow=log it only names devices, so it does not cost a query alone).
+ * always (policy_other_jobs: asked only when the configuration has something other jobs
+ * could make fail).
  */
 #include "cli/cli.h"
-#include "checks/counters.h"
 #include "cli/watchdog.h"
 #include "core/config.h"
 #include "checks/engine.h"
 #include "core/logging.h"
 #include "core/report.h"
 #include "core/strutil.h"
-#include "slurm/drain.h"
 #include "slurm/policy.h"
 #include "slurm/state.h"
 
@@ -41,8 +37,6 @@
 #define LOCAL_MIN_MS 1000
 #define OPT_SHARED_SINCE 0x200
 #define OPT_OWN_JOB 0x201
-/* the job lookup's share of the deadline (as the health check's node lookup) */
-#define JOBS_RPC_MAX_MS 5000
 /* slurmstepd's clock and ours are the same host's: allow only a little skew into the future */
 #define SINCE_FUTURE_MAX_S 5.0
 
@@ -85,35 +79,6 @@ static int local_opt(int opt, const char *arg, void *vctx)
 	return 0;
 }
 
-/* Whether jobs other than own_job may use this node's devices: p->unjudged set to why
- * (in why[size]) when they do or when slurmctld cannot say. */
-static void other_jobs(struct policy *p, uint32_t own_job, char *why, size_t size)
-{
-	struct node_rpc_result res;
-	int budget = p->rpc_budget_ms < JOBS_RPC_MAX_MS ? p->rpc_budget_ms : JOBS_RPC_MAX_MS;
-	char ids[64] = "";
-
-	if (p->cfg->min_loopback_gbps <= 0 && !counters_may_fail(p->cfg) &&
-	    !(p->cfg->min_device_fraction > 0 && p->cfg->on_slow == ON_SLOW_DRAIN))
-		return;   /* nothing here that other jobs could make fail */
-	watchdog_phase("asking slurmctld for the node's jobs");
-	if (node_jobs_rpc(p->o->node, own_job, budget, &res) < 0 || !res.jobs_ok) {
-		snprintf(why, size, "other jobs on this node unknown (%.150s)", res.error);
-		p->unjudged = why;
-		log_msg(LOG_WARNING, "node %s: user-triggered check: %s", p->o->node, why);
-		return;
-	}
-	if (res.other_jobs == 0)
-		return;
-	for (int i = 0; i < res.other_jobs && i < NODE_JOB_IDS_MAX; i++)
-		str_appendf(ids, sizeof(ids), "%s%u", i ? "," : "", res.other_ids[i]);
-	snprintf(why, size, "%d other job(s) on this node", res.other_jobs);
-	p->unjudged = why;
-	log_msg(LOG_INFO, "node %s: user-triggered check for job %u: %s (%s%s): bandwidth floors "
-		"and device-wide counters not judged", p->o->node, own_job, why, ids,
-		res.other_jobs > NODE_JOB_IDS_MAX ? ",..." : "");
-}
-
 /* A run shared with concurrent prologs and user-triggered checks (policy_obtain). */
 static int local_shared(const struct cli_opts *o, const struct efa_config *cfg,
 			const struct local_args *a)
@@ -128,7 +93,7 @@ static int local_shared(const struct cli_opts *o, const struct efa_config *cfg,
 	policy_init(&p, o, cfg, "local", cfg->timeout_s * 1000);
 	if (a->since < p.started_at)
 		p.started_at = a->since;   /* a result finished after the step started stands for it */
-	other_jobs(&p, a->own_job, why, sizeof(why));
+	policy_other_jobs(&p, a->own_job, why, sizeof(why));
 	src = policy_obtain(&p, 0, true, &r);
 	rc = r.internal ? EXIT_INTERNAL : report_ok(&r) ? EXIT_HEALTHY : EXIT_UNHEALTHY;
 	log_msg(LOG_INFO, "node %s: user-triggered check: %s result: %s", o->node,

@@ -14,6 +14,14 @@
  * No verdict (the checks could not run to the end: the worker could not start or crashed
  * twice, was unkillable, another run held the lock past the deadline): logged, never cached,
  * and the job starts (exit 0) -- unless OnInternal=drain, which treats it like a failure.
+ * Other jobs on the node (a shared node, or `sbatch --efa-check` next to running jobs): when
+ * the checks fail, what failed may be those jobs' doing -- a bandwidth floor, the slow-device
+ * rule, the device-wide counters (issue 15 point 3). So before acting on a failure the prolog
+ * asks slurmctld for the node's other jobs (policy_other_jobs; this job's own SLURM_JOB_ID
+ * excepted) -- only then, so a passing prolog sends no RPC (SchedMD's advice: prologs should
+ * not call into slurmctld) -- and when there are any, or slurmctld cannot say, it runs the
+ * checks again without judging those (policy.h "unjudged"): only a failure of that run
+ * drains. With no time left for it the failure is not judged and the job starts.
  * Every decision goes to syslog; --json prints the report, --verbose mirrors the log.
  */
 #include "cli/cli.h"
@@ -22,6 +30,7 @@
 #include "core/logging.h"
 #include "slurm/policy.h"
 #include "core/report.h"
+#include "core/strutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,11 +88,50 @@ static int act_on_internal(const struct policy *p, const struct report *r)
 	return act_on_failure(p, r);
 }
 
+/* This job's id from the prolog's environment (slurmd sets it), 0 when absent. */
+static uint32_t own_job_id(void)
+{
+	long v;
+
+	return parse_long(job_id(), 1, 0xfffffffdL, &v) ? 0 : (uint32_t)v;
+}
+
+/* The checks failed and other jobs may use the devices (p->unjudged set): run them again
+ * without judging what such jobs move, into r. Returns -1 when that run failed too (the
+ * caller acts on r), else the exit code. */
+static int rejudge(struct policy *p, struct report *r)
+{
+	char first[sizeof(r->reason)];
+	long first_ms = r->duration_ms;
+
+	str_copy(first, sizeof(first), r->reason);
+	if (policy_left_ms(p) - p->rpc_budget_ms < first_ms + 1000) {
+		log_msg(LOG_WARNING, "node %s: job %s: failed, but %s and no time is left to check "
+			"again without judging them: not draining: %s", p->o->node, job_id(),
+			p->unjudged, first);
+		return EXIT_HEALTHY;
+	}
+	log_msg(LOG_NOTICE, "node %s: job %s: failed (%s) with %s: checking again without judging "
+		"bandwidth floors and device-wide counters", p->o->node, job_id(), first, p->unjudged);
+	report_free(r);
+	p->started_at = unix_now();   /* only a run from now on stands for this one */
+	policy_obtain(p, 0, true, r);
+	if (r->internal)
+		return act_on_internal(p, r);
+	if (report_ok(r)) {
+		log_msg(LOG_NOTICE, "node %s: job %s: passes without judging them: not draining (first "
+			"run: %s)", p->o->node, job_id(), first);
+		return EXIT_HEALTHY;
+	}
+	return -1;
+}
+
 static int prolog_run(const struct cli_opts *o, const struct efa_config *cfg)
 {
 	struct policy p;
 	struct report r;
 	bool bypass = job_asked_for_check();
+	char why[256];
 	int rc;
 
 	policy_init(&p, o, cfg, "prolog", cfg->timeout_s * 1000);
@@ -95,7 +143,11 @@ static int prolog_run(const struct cli_opts *o, const struct efa_config *cfg)
 	} else if (report_ok(&r)) {
 		rc = EXIT_HEALTHY;
 	} else {
-		rc = act_on_failure(&p, &r);
+		rc = -1;
+		if (policy_other_jobs(&p, own_job_id(), why, sizeof(why)))
+			rc = rejudge(&p, &r);
+		if (rc < 0)
+			rc = act_on_failure(&p, &r);
 	}
 	if (o->json)
 		report_write_json(&r, stdout);

@@ -8,6 +8,7 @@
 #include "slurm/drain.h"
 #include "slurm/flap.h"
 #include "slurm/state.h"
+#include "checks/counters.h"
 #include "checks/engine.h"
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -22,6 +23,8 @@
 #define RPC_BUDGET_MIN_MS 1000
 #define RPC_BUDGET_MAX_MS 10000
 #define CHECK_BUDGET_MIN_MS 1000
+/* the job table lookup's share of the deadline (as the health check's node lookup) */
+#define JOBS_RPC_MAX_MS 5000
 /* Process start (loading libfabric and its providers' libraries takes ~200 ms on Debian) and
  * exit happen outside our clock: keep this much of the total for them. */
 #define START_EXIT_MARGIN_MS 300
@@ -325,6 +328,41 @@ out:
 			report_ok(r) ? "healthy" : r->reason);
 	close(dirfd);
 	return src;
+}
+
+/* ---- other jobs on the node ------------------------------------------------------ */
+
+static bool others_could_fail(const struct efa_config *cfg)
+{
+	return cfg->min_loopback_gbps > 0 || counters_may_fail(cfg) ||
+	       (cfg->min_device_fraction > 0 && cfg->on_slow == ON_SLOW_DRAIN);
+}
+
+bool policy_other_jobs(struct policy *p, uint32_t own_job, char *why, size_t size)
+{
+	struct node_rpc_result res;
+	int budget = p->rpc_budget_ms < JOBS_RPC_MAX_MS ? p->rpc_budget_ms : JOBS_RPC_MAX_MS;
+	char ids[64] = "";
+
+	if (!others_could_fail(p->cfg))
+		return false;
+	watchdog_phase("asking slurmctld for the node's jobs");
+	if (node_jobs_rpc(p->o->node, own_job, budget, &res) < 0 || !res.jobs_ok) {
+		snprintf(why, size, "other jobs on this node unknown (%.150s)", res.error);
+		p->unjudged = why;
+		log_msg(LOG_WARNING, "node %s: %s: %s", p->o->node, p->mode, why);
+		return true;
+	}
+	if (res.other_jobs == 0)
+		return false;
+	for (int i = 0; i < res.other_jobs && i < NODE_JOB_IDS_MAX; i++)
+		str_appendf(ids, sizeof(ids), "%s%u", i ? "," : "", res.other_ids[i]);
+	snprintf(why, size, "%d other job(s) on this node", res.other_jobs);
+	p->unjudged = why;
+	log_msg(LOG_INFO, "node %s: %s for job %u: %s (%s%s): bandwidth floors and device-wide "
+		"counters not judged", p->o->node, p->mode, own_job, why, ids,
+		res.other_jobs > NODE_JOB_IDS_MAX ? ",..." : "");
+	return true;
 }
 
 /* ---- acting on it --------------------------------------------------------------- */

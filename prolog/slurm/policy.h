@@ -112,4 +112,12 @@ void policy_flap_admin_check(const struct policy *p, bool drained);
 
 const char *result_source_name(enum result_source s);
 
+/* Whether jobs other than own_job (0 = none is ours) may be using this node's devices, asked
+ * only when the configuration has something such jobs could make fail (MinLoopbackGbps, EFA
+ * counters with a CounterMaxRate, MinDeviceFraction with OnSlow=drain; with OnSlow=log that
+ * rule only names devices, so it costs no query alone): slurmctld's job table
+ * (node_jobs_rpc, bounded). When there are any, or slurmctld cannot say, p->unjudged is set
+ * to why (written into why[size]) and true returned. */
+bool policy_other_jobs(struct policy *p, uint32_t own_job, char *why, size_t size);
+
 #endif

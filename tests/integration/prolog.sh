@@ -357,4 +357,37 @@ else
 	not_ok "n1 resumed (state $(node_state n1), reason '$(node_reason n1)')"
 fi
 
+# ---- 12. other jobs on the node: a failing bandwidth floor is checked again, unjudged -------
+# Issue 15 point 3 for the prolog: `sbatch --efa-check` (cache bypassed) on a node where
+# another job runs. With MinLoopbackGbps=100000 (no loopback reaches it) on n3 only, the
+# floor fails; the other job may be why, so the prolog checks again without judging it and
+# the job runs. Alone on n3, the same request drains it (the floor is judged).
+if wait_for 60 state_matches n3 '^idle$'; then
+	other=$(timeout 30 sbatch --parsable -w n3 -n1 -o /dev/null --wrap 'sleep 300' 2>>"$T_TMP/sbatch.err")
+	if wait_for 60 sh -c "[ \"\$(timeout 10 squeue -h -j '$other' -o '%T')\" = RUNNING ]"; then
+		ok "another job ($other) runs on n3"
+	else
+		not_ok "another job runs on n3 (job '$other', state $(job_state "$other"))"
+	fi
+	echo "NodeName=n3 MinLoopbackGbps=100000" >> "$D/etc/efa-check.conf"
+	jid=$(timeout 30 sbatch --parsable --efa-check -w n3 -n1 -o /dev/null --wrap true)
+	wait_for 90 job_done "$jid"
+	check "sbatch --efa-check next to another job: the floor is not judged, the job ran ($(job_field "$jid" JobState), restarts $(job_field "$jid" Restarts))" \
+		test "$(job_field "$jid" JobState)" = COMPLETED -a "$(job_field "$jid" Restarts)" = 0
+	check "... and n3 is not drained ($(node_state n3), '$(node_reason n3)')" test -z "$(node_reason n3)"
+	timeout 10 scancel "$other"
+	wait_for 30 job_done "$other"
+	jid=$(timeout 30 sbatch --parsable --efa-check -w n3 -n1 -o /dev/null --wrap true)
+	if wait_for 90 reason_matches n3 'MinLoopbackGbps'; then
+		ok "alone on n3, the same request fails the floor and drains n3: $(node_reason n3)"
+	else
+		not_ok "alone on n3: drained for MinLoopbackGbps (state $(node_state n3), reason '$(node_reason n3)')"
+		show_logs
+	fi
+	timeout 10 scancel "$jid" 2>/dev/null
+	sed -i '/^NodeName=n3 MinLoopbackGbps=100000$/d' "$D/etc/efa-check.conf"
+else
+	not_ok "n3 idle for the other-jobs section (state $(node_state n3))"
+fi
+
 done_testing
