@@ -4,7 +4,9 @@
 # data0 link): wall time of `srun ... efa-check cross` for 2..6 nodes (median of RUNS); the
 # number of rounds the scheduler gives for N = 2 .. 4096 (`efa-check cross --print-schedule N`);
 # blame accuracy over the fault scenarios (real network faults from `cluster.sh net`, a hung
-# rank and the NCCL double's faults per node: bad nodes found, healthy nodes wrongly blamed).
+# rank and the NCCL double's faults per node: bad nodes found, healthy nodes wrongly blamed);
+# with the NCCL double on every node: wall time for 3..6 nodes, slow nodes named by the NCCL
+# pair phase on healthy runs (must be none) and whether a slow rank is named.
 # Prints a Markdown table and one JSON line ({"bench":"cross",...}). Needs `make test-support`.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +56,26 @@ for n in 2 3 4 5 6; do
 	eval "wall_$n=$(bench_median "$T/w$n" %d)"
 done
 
+# ---- the NCCL pair phase on healthy runs (the NCCL double, 2 GPUs a node) ------------------
+# false positives of the slow rule over the NCCL pairs' GB/s (nccl.h, the pair phase), and the
+# wall time the phase costs; then one slow rank (the double's EFA_TEST_NCCL_SLOW_MS on n3)
+nccl_runs=0 nccl_fp=0
+for n in 3 4 5 6; do
+	: > "$T/nw$n"
+	for _ in $(seq "$RUNS"); do
+		run_cross "n[1-$n]" EFA_TEST_GPUS=2
+		echo "$WALL" >> "$T/nw$n"
+		nccl_runs=$((nccl_runs + 1))
+		nccl_fp=$((nccl_fp + $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1])).get("slow_nodes", [])))' "$T/out.json" 2>/dev/null || echo 0)))
+	done
+	eval "nwall_$n=$(bench_median "$T/nw$n" %d)"
+done
+sh "$CLUSTER" fault "$C" n3 "EFA_TEST_NCCL_SLOW_MS=100"
+run_cross "n[1-6]" EFA_TEST_GPUS=2
+nccl_slow_named=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1])).get("slow_nodes", [])) or "-")' "$T/out.json" 2>/dev/null || echo "?")
+nccl_slow_wall=$WALL
+sh "$CLUSTER" clear-fault "$C" n3
+
 # ---- rounds from the scheduler ------------------------------------------------------
 rounds_json=""
 rounds_md=""
@@ -101,6 +123,14 @@ echo "| nodes | wall time (ms) |"
 echo "| --- | --- |"
 for n in 2 3 4 5 6; do eval "echo \"| $n | \$wall_$n |\""; done
 echo
+echo "With the NCCL double (2 GPUs a node; the all-reduce, then the pair phase for 3+ nodes):"
+echo
+echo "| nodes | wall time (ms) |"
+echo "| --- | --- |"
+for n in 3 4 5 6; do eval "echo \"| $n | \$nwall_$n |\""; done
+echo
+echo "nccl pair phase on healthy runs: $nccl_fp slow nodes named over $nccl_runs runs; n3 a slow rank (EFA_TEST_NCCL_SLOW_MS=100) of 6: named $nccl_slow_named (${nccl_slow_wall} ms)"
+echo
 echo "| N | rounds | peers per node | links |"
 echo "| --- | --- | --- | --- |"
 printf '%s' "$rounds_md"
@@ -112,4 +142,4 @@ echo
 echo "blame: $found/$expected bad nodes found, $wrong healthy nodes wrongly blamed, $scen scenarios"
 min_ratio=$(sort -n "$T/ratios" | head -1)
 echo "slow rule on healthy runs: $fp_nodes slow nodes and $fp_links slow links named over $healthy_runs runs (lowest link/median ratio seen $min_ratio; MinLinkFraction default 0.25)"
-echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"3\": $wall_3, \"4\": $wall_4, \"5\": $wall_5, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}, \"slow_false_positives\": {\"runs\": $healthy_runs, \"slow_nodes\": $fp_nodes, \"slow_links\": $fp_links, \"lowest_ratio\": ${min_ratio:-1}}}"
+echo "{\"bench\": \"cross\", \"wall_ms\": {\"2\": $wall_2, \"3\": $wall_3, \"4\": $wall_4, \"5\": $wall_5, \"6\": $wall_6}, \"rounds\": {$rounds_json}, \"blame\": {\"scenarios\": $scen, \"bad_expected\": $expected, \"bad_found\": $found, \"healthy_blamed\": $wrong}, \"slow_false_positives\": {\"runs\": $healthy_runs, \"slow_nodes\": $fp_nodes, \"slow_links\": $fp_links, \"lowest_ratio\": ${min_ratio:-1}}, \"nccl_pairs\": {\"wall_ms\": {\"3\": $nwall_3, \"4\": $nwall_4, \"5\": $nwall_5, \"6\": $nwall_6}, \"healthy_runs\": $nccl_runs, \"slow_nodes\": $nccl_fp, \"slow_rank_named\": \"$nccl_slow_named\"}}"

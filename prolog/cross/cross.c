@@ -235,7 +235,7 @@ int cross_worker(void *arg)
 			xdom_close(&x.dom[i]);
 	free(x.dom);
 	xrun_free_blobs(blobs, x.n);
-	if (x.nccl && !x.nres.timed_out)
+	if (x.nccl && !x.nres.timed_out && !x.nres.abandoned)
 		nccl_unload(x.nccl);
 	pmixc_finalize(&x.pc);
 	for (int r = 0; x.nodes && r < x.n; r++)

@@ -75,6 +75,23 @@ enum nccl_stage {
 	NCCL_ST_DONE,
 };
 
+/* The pair phase (after the verified all-reduce, on the same communicators): in each step of
+ * cross/schedule.h's schedule_pair_steps this node exchanges NcclBytes per GPU with one peer,
+ * GPU g with the peer's GPU g, ncclSend + ncclRecv in one group (NVIDIA/nccl src/nccl.h.in,
+ * since 2.7: "Rank peer needs to call ncclRecv with the same datatype and the same count"),
+ * one untimed exchange (p2p connections are set up at first use), then NCCL_PAIR_ITERS timed.
+ * An all-reduce cannot say which rank is slow -- every rank waits for the slowest, so every
+ * rank measures the same time -- but one pair's exchange involves only the two: a slow node's
+ * pairs are slow, its peers' other pairs are not, and cross/blame.h's cross_slow tells a slow
+ * node from a slow pair as it does for the libfabric links. The phase never fails the NCCL
+ * check: a pair that does not finish in time has no figure (pairs_done false). */
+#define NCCL_MAX_PAIR_STEPS 64
+#define NCCL_PAIR_ITERS 2
+struct nccl_pair {
+	int peer;                /* node rank */
+	double gbs;              /* GB/s per GPU, one direction (bytes / time of one exchange) */
+};
+
 struct nccl_run_result {
 	bool ok;
 	bool timed_out;
@@ -86,7 +103,16 @@ struct nccl_run_result {
 	int iters;               /* timed iterations */
 	char plugin[128];        /* net plugin library loaded ("" none) */
 	char detail[CHECK_DETAIL_MAX_NCCL];
+	struct nccl_pair pairs[NCCL_MAX_PAIR_STEPS];   /* the pair phase's figures */
+	int npairs;
+	bool pairs_done;         /* every step of the pair phase finished */
+	bool abandoned;          /* the pair phase was still running at the deadline: its thread
+				  * is in the library, which must stay loaded (no nccl_unload) */
 };
+
+/* This node's peer per pair step (schedule_pair_steps), for the runs that follow; nsteps 0
+ * (the default) = no pair phase. */
+void nccl_set_pairs(struct nccl_lib *l, const int *step_peer, int nsteps);
 
 /* Set the environment NCCL needs before it is loaded (see above). */
 void nccl_prepare_env(const char *provider);
@@ -103,7 +129,8 @@ int nccl_unique_id_hex(struct nccl_lib *l, char *hex, size_t size, char *err, si
 void nccl_run(struct nccl_lib *l, const char *id_hex, int nnodes, int node_rank, int gpus,
 	      long bytes, double min_busbw_gbs, int timeout_ms, struct nccl_run_result *res);
 
-/* Release what nccl_load took, unless a call is still stuck in the library. */
+/* Release what nccl_load took. Not after a result with timed_out or abandoned: a call is still
+ * in the library then. */
 void nccl_unload(struct nccl_lib *l);
 
 const char *nccl_stage_name(int stage);
@@ -149,6 +176,11 @@ struct efa_nccl_unique_id {
 	X(EFA_NCCL_RESULT, ncclAllReduce, (const void *sendbuff, void *recvbuff, size_t count, \
 					   EFA_NCCL_DTYPE datatype, EFA_NCCL_REDOP op,      \
 					   EFA_NCCL_COMM comm, EFA_NCCL_STREAM stream))     \
+	X(EFA_NCCL_RESULT, ncclSend, (const void *sendbuff, size_t count,                   \
+				      EFA_NCCL_DTYPE datatype, int peer, EFA_NCCL_COMM comm,  \
+				      EFA_NCCL_STREAM stream))                                \
+	X(EFA_NCCL_RESULT, ncclRecv, (void *recvbuff, size_t count, EFA_NCCL_DTYPE datatype, \
+				      int peer, EFA_NCCL_COMM comm, EFA_NCCL_STREAM stream))  \
 	X(EFA_NCCL_RESULT, ncclGroupStart, (void))                                          \
 	X(EFA_NCCL_RESULT, ncclGroupEnd, (void))                                            \
 	X(EFA_NCCL_RESULT, ncclCommDestroy, (EFA_NCCL_COMM comm))                           \

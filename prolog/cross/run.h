@@ -71,6 +71,12 @@ void xrun_free_blobs(json_object **b, int n);
 /* nccl_phase.c */
 void xrun_setup_nccl(struct xrun *x);
 void xrun_run_nccl(struct xrun *x, json_object **blobs);
+/* The pair phase's figures into this rank's "nccl" result object. */
+void xrun_nccl_blob(const struct xrun *x, json_object *n);
+/* Rank 0: slow ranks from every rank's pair figures (cross_slow, MinLinkFraction), GB/s:
+ * slow[r], each slow rank's median pair figure, the allocation's median. Returns the count. */
+int xrun_nccl_slow(struct xrun *x, json_object **res, const bool *bad, bool *slow,
+		   double *rank_gbs, double *median);
 
 /* verdict.c */
 int xrun_finish(struct xrun *x);

@@ -3,6 +3,8 @@
  */
 #include "cross/schedule.h"
 
+#include <stdlib.h>
+
 int schedule_rounds(int n, int cross_peers)
 {
 	int r = 0;
@@ -100,4 +102,50 @@ long schedule_links(int n, int rounds)
 				total += p[j] > i;
 		}
 	return total;
+}
+
+/* The schedule's links as steps that are matchings, greedy in link order (a ascending, then
+ * b): the first step where neither end is busy. Every rank computes the same steps. */
+int schedule_pair_steps(int n, int rounds, int rank, int *step_peer, int max)
+{
+	int *peers = NULL, nsteps = 0;
+	unsigned char *busy = NULL;         /* busy[s * n + r] */
+
+	for (int s = 0; s < max; s++)
+		step_peer[s] = -1;
+	if (n < 2 || rounds < 1 || max < 1)
+		return 0;
+	peers = calloc(2 * (size_t)rounds + 2, sizeof(*peers));
+	busy = calloc((size_t)max * (size_t)n, 1);
+	if (!peers || !busy) {
+		nsteps = -1;
+		goto out;
+	}
+	for (int a = 0; a < n && nsteps >= 0; a++) {
+		int np = schedule_peers(n, rounds, a, peers, 2 * rounds + 2);
+
+		for (int i = 0; i < np; i++) {
+			int b = peers[i], s = 0;
+
+			if (b <= a)
+				continue;
+			while (s < max && (busy[(size_t)s * n + a] || busy[(size_t)s * n + b]))
+				s++;
+			if (s == max) {
+				nsteps = -1;
+				break;
+			}
+			busy[(size_t)s * n + a] = busy[(size_t)s * n + b] = 1;
+			if (a == rank)
+				step_peer[s] = b;
+			else if (b == rank)
+				step_peer[s] = a;
+			if (s + 1 > nsteps)
+				nsteps = s + 1;
+		}
+	}
+out:
+	free(peers);
+	free(busy);
+	return nsteps;
 }

@@ -25,6 +25,13 @@ int schedule_round_peers(int n, int r, int rank, int out[SCHEDULE_MAX_PER_ROUND]
  * (a peer's index in this list is its slot). Returns the count (<= max). */
 int schedule_peers(int n, int rounds, int rank, int *out, int max);
 
+/* The same links as a sequence of steps in which every rank has at most one peer (a
+ * matching), for tests that must run one link at a time per rank (the NCCL pair phase: one
+ * pair's time is that pair's alone). Greedy and deterministic, so every rank gets the same
+ * steps without talking. step_peer[s] = rank's peer in step s, or -1. Returns the number of
+ * steps (0 for n < 2), or -1 when more than max would be needed or on no memory. */
+int schedule_pair_steps(int n, int rounds, int rank, int *step_peer, int max);
+
 /* Total distinct links (unordered pairs) of the whole schedule. */
 long schedule_links(int n, int rounds);
 

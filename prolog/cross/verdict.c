@@ -70,6 +70,7 @@ static char *result_blob(struct xrun *x)
 		json_object_object_add(n, "stage", json_object_new_int(x->nres.stage));
 		json_object_object_add(n, "busbw", json_object_new_double(x->nres.busbw_gbs));
 		json_object_object_add(n, "detail", json_object_new_string(x->nres.detail));
+		xrun_nccl_blob(x, n);
 		json_object_object_add(o, "nccl", n);
 	}
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -109,6 +110,8 @@ struct verdict {
 	bool *link_slow;             /* per merged link: a slow link between nodes not slow */
 	int nslow, nslow_links;
 	double median;               /* the allocation's median link, Gb/s */
+	int nccl_nslow;              /* slow by the NCCL pair phase (nccl.h) */
+	double nccl_median;          /* the allocation's median NCCL pair, GB/s */
 };
 
 static int add_view(struct lview **v, size_t *n, size_t *cap, int self, int peer, bool ok,
@@ -255,7 +258,36 @@ static void node_reason(struct xrun *x, struct verdict *vd, int r)
 /* Slow nodes against this allocation's own median (blame.h cross_slow). With OnSlow=drain a
  * slow node is a bad node (drained like one, per OnFail); with OnSlow=log (the default) it is
  * named in the report and on stderr only. */
-static void judge_slow(struct xrun *x, struct verdict *vd)
+/* A node slow in the NCCL pair phase (nccl.h): the same rule over the pairs' GB/s; a node the
+ * links already named keeps the links' reason. */
+static void judge_nccl_slow(struct xrun *x, json_object **res, struct verdict *vd)
+{
+	bool *slow = calloc((size_t)x->n, sizeof(bool));
+	double *gbs = calloc((size_t)x->n, sizeof(double));
+
+	if (!slow || !gbs)
+		goto out;
+	vd->nccl_nslow = xrun_nccl_slow(x, res, vd->bad, slow, gbs, &vd->nccl_median);
+	for (int r = 0; r < x->n; r++) {
+		if (!slow[r] || vd->slow[r])
+			continue;
+		vd->slow[r] = true;
+		vd->nslow++;
+		if (asprintf(&vd->slow_why[r], "cross: nccl slow: %.3g GB/s vs median %.3g GB/s",
+			     gbs[r], vd->nccl_median) < 0)
+			vd->slow_why[r] = NULL;
+		if (x->cfg->on_slow == ON_SLOW_DRAIN && !vd->bad[r]) {
+			vd->bad[r] = true;
+			free(vd->why[r]);
+			vd->why[r] = vd->slow_why[r] ? strdup(vd->slow_why[r]) : NULL;
+		}
+	}
+out:
+	free(slow);
+	free(gbs);
+}
+
+static void judge_slow(struct xrun *x, json_object **res, struct verdict *vd)
 {
 	struct slow_link *sl = calloc(vd->nlinks ? vd->nlinks : 1, sizeof(*sl));
 
@@ -283,6 +315,7 @@ static void judge_slow(struct xrun *x, struct verdict *vd)
 			vd->why[r] = vd->slow_why[r] ? strdup(vd->slow_why[r]) : NULL;
 		}
 	}
+	judge_nccl_slow(x, res, vd);
 out:
 	free(sl);
 }
@@ -326,7 +359,7 @@ static void decide(struct xrun *x, json_object **res, struct verdict *vd)
 	for (int r = 0; r < x->n; r++)
 		if (vd->bad[r])
 			node_reason(x, vd, r);
-	judge_slow(x, vd);
+	judge_slow(x, res, vd);
 out:
 	free(local_bad);
 	free(bl);
@@ -342,13 +375,18 @@ static void slow_detail(struct xrun *x, const struct verdict *vd, struct check_r
 	for (int r = 0; r < x->n; r++)
 		if (vd->slow[r])
 			str_appendf(buf, sizeof(buf), "%s%s", buf[0] ? "," : "", x->nodes[r]);
-	check_detail(c, "%s; median link %.2f Gb/s, MinLinkFraction=%g: slow nodes: %s (OnSlow=%s)",
-		     c->detail, vd->median, x->cfg->min_link_fraction, vd->nslow ? buf : "none",
-		     on_slow_name(x->cfg->on_slow));
+	/* appended, never printed over itself ("%s", c->detail into c->detail overlaps: with
+	 * _FORTIFY_SOURCE the detail came out as only its last part) */
+	str_appendf(c->detail, sizeof(c->detail), "; median link %.2f Gb/s, MinLinkFraction=%g: "
+		    "slow nodes: %s (OnSlow=%s)", vd->median, x->cfg->min_link_fraction,
+		    vd->nslow ? buf : "none", on_slow_name(x->cfg->on_slow));
+	if (vd->nccl_nslow)
+		str_appendf(c->detail, sizeof(c->detail), "; nccl pairs: median %.3g GB/s, %d slow",
+			    vd->nccl_median, vd->nccl_nslow);
 	for (size_t i = 0; i < vd->nlinks; i++)
 		if (vd->link_slow[i])
-			check_detail(c, "%s; slow link %s<->%s %.2f Gb/s", c->detail,
-				     x->nodes[vd->links[i].a], x->nodes[vd->links[i].b], vd->links[i].gbps);
+			str_appendf(c->detail, sizeof(c->detail), "; slow link %s<->%s %.2f Gb/s",
+				    x->nodes[vd->links[i].a], x->nodes[vd->links[i].b], vd->links[i].gbps);
 }
 
 static void verdict_check(struct xrun *x, struct verdict *vd)

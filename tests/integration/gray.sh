@@ -5,8 +5,9 @@
 # throttled link between two healthy nodes is a slow link and drains neither; the
 # security-group fault (data dropped between every pair, Slurm passing) drains nobody and says
 # what to check; a data link down on one node blames and drains that node; healthy runs name
-# no slow node. Every fault is a real network condition (`cluster.sh net`). Needs
-# `make test-support`.
+# no slow node; a slow rank of the NCCL all-reduce (the NCCL double's slow rank) is named slow
+# by the pair phase and nobody else. Every network fault is a real network condition
+# (`cluster.sh net`). Needs `make test-support`.
 . "$(dirname "$0")/../lib.sh"
 
 CLUSTER=$TOP/tests/cluster/cluster.sh
@@ -94,6 +95,41 @@ check "reported as a slow link ($(gbps slowlink))" \
 check "no slow node, no bad node" [ "$(jq_ slowlink 'j["slow_nodes"] + j["bad_nodes"]')" = "[]" ]
 check "nobody drained ($(drained))" [ -z "$(drained)" ]
 sh "$CLUSTER" net "$C" clear
+
+# ---- a slow rank in the NCCL all-reduce ---------------------------------------------------------
+# The CPU NCCL double (tests/doubles/README.md) on every node, 2 "GPUs" each; on n3 the double
+# sends every message 100 ms late (EFA_TEST_NCCL_SLOW_MS): everyone's all-reduce waits for it, as
+# with real NCCL, and only the pair exchanges with n3 are slow (nccl.h, the pair phase).
+DBL=$TOP/build/tests/doubles/libnccl-double.so
+mkdir -p "$T_TMP/nccl"
+nconf() { conf "NcclLibrary=$DBL" "CudaLibrary=$DBL" "NcclBytes=1048576" "$@"; }
+crossg() {
+	run_capture "$1" env EFA_TEST_GPUS=2 EFA_TEST_NCCL_DIR="$T_TMP/nccl" timeout 120 \
+		srun -w "n[1-4]" --ntasks-per-node=1 --mpi=pmix "$C/bin/efa-check" cross --json
+}
+nconf
+crossg ncclok
+expect_rc "NCCL on every node, healthy: passes" 0 ncclok
+check "the all-reduce ran and nobody is slow ($(jq_ ncclok 'j["slow_nodes"]'))" \
+	[ "$(jq_ ncclok '[c["ok"] and not c.get("skipped") for c in j["checks"] if c["name"]=="nccl"]')" = "[True]" -a \
+	  "$(jq_ ncclok 'j["slow_nodes"]')" = "[]" ]
+sh "$CLUSTER" fault "$C" n3 "EFA_TEST_NCCL_SLOW_MS=100"
+crossg nccl_slowlog
+expect_rc "n3 a slow NCCL rank, OnSlow=log: the check passes" 0 nccl_slowlog
+check "n3 named slow, nobody else ($(jq_ nccl_slowlog 'j["slow_nodes"]'))" [ "$(jq_ nccl_slowlog 'j["slow_nodes"]')" = "['n3']" ]
+expect_grep "stderr names it with the pairs' figures" '^efa-check: n3: cross: nccl slow: [0-9.e-]+ GB/s vs median [0-9.e-]+ GB/s \(OnSlow=log' "$T_TMP/nccl_slowlog.err"
+check "nobody drained with OnSlow=log ($(drained))" [ -z "$(drained)" ]
+nconf OnSlow=drain
+crossg nccl_slowdrain
+expect_rc "n3 a slow NCCL rank, OnSlow=drain: the check fails" 1 nccl_slowdrain
+check "n3 slow and bad, nobody else ($(jq_ nccl_slowdrain 'j["slow_nodes"]') $(jq_ nccl_slowdrain 'j["bad_nodes"]'))" \
+	[ "$(jq_ nccl_slowdrain 'j["slow_nodes"]')" = "['n3']" -a "$(jq_ nccl_slowdrain 'j["bad_nodes"]')" = "['n3']" ]
+sinfo -h -N -n n3 -o '%E' > "$T_TMP/nreason.out" 2>&1
+expect_grep "n3 drained with the NCCL slow reason ($(cat "$T_TMP/nreason.out"))" '^efa-check: cross: nccl slow: [0-9.e-]+ GB/s vs median' "$T_TMP/nreason.out"
+check "only n3 drained ($(drained))" [ "$(drained)" = "n3 " ]
+sh "$CLUSTER" clear-fault "$C" n3
+resume_all
+conf
 
 # ---- the security-group fault ------------------------------------------------------------------
 sh "$CLUSTER" net "$C" sg-block

@@ -38,12 +38,14 @@ struct dcomm {
 	char dir[EFA_NCCL_ID_BYTES];
 	int nranks, rank;
 	long seq;
+	long *send_seq, *recv_seq;   /* per peer: point-to-point messages so far */
 	bool connected;              /* runtime connect done (first collective) */
 	struct dcomm *next_pending;
 };
 
 struct dop {
 	struct dcomm *comm;
+	int peer;                    /* -1: an all-reduce; else an ncclRecv from this rank */
 	long seq;
 	float *recv;
 	size_t count;
@@ -87,6 +89,18 @@ static void sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
+}
+
+/* EFA_TEST_NCCL_SLOW_MS: this process is a slow rank (a node whose network is slow): every
+ * message it sends -- its all-reduce contribution, each ncclSend -- leaves that much later.
+ * As with real NCCL, everyone's all-reduce waits for it; a pair exchange is slow only when
+ * it is one of the two. */
+static void slow_rank_delay(void)
+{
+	long ms = env_int("EFA_TEST_NCCL_SLOW_MS", 0);
+
+	if (ms > 0)
+		sleep_ms(ms);
 }
 
 /* ---- files ------------------------------------------------------------------------------ */
@@ -178,18 +192,42 @@ int cudaMemcpy(void *dst, const void *src, size_t count, int kind)
 	return cuda_ok;
 }
 
+static void stream_push(struct dstream *s, struct dop *d)
+{
+	if (s->tail)
+		s->tail->next = d;
+	else
+		s->head = d;
+	s->tail = d;
+}
+
 int cudaStreamCreate(void **stream)
 {
 	*stream = calloc(1, sizeof(struct dstream));
 	return *stream ? cuda_ok : cuda_memory_allocation;
 }
 
+/* An ncclRecv: the peer's message file, into the receive buffer. */
+static int complete_recv(struct dop *op)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/p2p.%d.%d.%ld", op->comm->dir, op->peer, op->comm->rank,
+		 op->seq);
+	if (!wait_file(path) || read_floats(path, op->recv, op->count))
+		return cuda_invalid_value;
+	return cuda_ok;
+}
+
 static int complete_op(struct dop *op)
 {
 	struct dcomm *c = op->comm;
-	float *tmp = malloc(op->count * sizeof(float));
+	float *tmp;
 	char path[512];
 
+	if (op->peer >= 0)
+		return complete_recv(op);
+	tmp = malloc(op->count * sizeof(float));
 	if (!tmp)
 		return cuda_memory_allocation;
 	memset(op->recv, 0, op->count * sizeof(float));
@@ -355,6 +393,14 @@ int ncclCommInitRank(void **comm, int nranks, struct efa_nccl_unique_id id, int 
 		 id.internal + strlen(ID_MAGIC));
 	c->nranks = nranks;
 	c->rank = rank;
+	c->send_seq = calloc((size_t)nranks, sizeof(long));
+	c->recv_seq = calloc((size_t)nranks, sizeof(long));
+	if (!c->send_seq || !c->recv_seq) {
+		free(c->send_seq);
+		free(c->recv_seq);
+		free(c);
+		return nccl_system_error;
+	}
 	snprintf(path, sizeof(path), "%s/ready.%d", c->dir, rank);
 	if (write_file(path, "1", 1)) {
 		free(c);
@@ -423,30 +469,68 @@ int ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, int dataty
 			connect_delay();
 		}
 	}
+	slow_rank_delay();
 	snprintf(path, sizeof(path), "%s/op%ld.rank%d", c->dir, c->seq, c->rank);
 	if (write_file(path, sendbuff, count * sizeof(float)))
 		return nccl_system_error;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return nccl_system_error;
-	*d = (struct dop){ .comm = c, .seq = c->seq++, .recv = recvbuff, .count = count };
-	if (s->tail)
-		s->tail->next = d;
-	else
-		s->head = d;
-	s->tail = d;
+	*d = (struct dop){ .comm = c, .peer = -1, .seq = c->seq++, .recv = recvbuff, .count = count };
+	stream_push(s, d);
 	return nccl_ok;
+}
+
+/* Point to point: ncclSend writes the message file p2p.<from>.<to>.<n> (after the slow
+ * rank's delay), ncclRecv queues a receive that cudaStreamSynchronize completes from it. */
+int ncclSend(const void *sendbuff, size_t count, int datatype, int peer, void *comm, void *stream)
+{
+	struct dcomm *c = comm;
+	char path[512];
+
+	if (!c || !stream || datatype != EFA_NCCL_FLOAT32 || peer < 0 || peer >= c->nranks ||
+	    peer == c->rank)
+		return nccl_invalid_argument;
+	slow_rank_delay();
+	snprintf(path, sizeof(path), "%s/p2p.%d.%d.%ld", c->dir, c->rank, peer, c->send_seq[peer]++);
+	return write_file(path, sendbuff, count * sizeof(float)) ? nccl_system_error : nccl_ok;
+}
+
+int ncclRecv(void *recvbuff, size_t count, int datatype, int peer, void *comm, void *stream)
+{
+	struct dcomm *c = comm;
+	struct dop *d;
+
+	if (!c || !stream || datatype != EFA_NCCL_FLOAT32 || peer < 0 || peer >= c->nranks ||
+	    peer == c->rank)
+		return nccl_invalid_argument;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return nccl_system_error;
+	*d = (struct dop){ .comm = c, .peer = peer, .seq = c->recv_seq[peer]++, .recv = recvbuff,
+			   .count = count };
+	stream_push(stream, d);
+	return nccl_ok;
+}
+
+static void comm_free(struct dcomm *c)
+{
+	if (!c)
+		return;
+	free(c->send_seq);
+	free(c->recv_seq);
+	free(c);
 }
 
 int ncclCommDestroy(void *comm)
 {
-	free(comm);
+	comm_free(comm);
 	return nccl_ok;
 }
 
 int ncclCommAbort(void *comm)
 {
-	free(comm);
+	comm_free(comm);
 	return nccl_ok;
 }
 

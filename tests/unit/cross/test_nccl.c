@@ -19,6 +19,9 @@
 
 #include "core/config.h"
 #include "cross/nccl.h"
+#include "cross/schedule.h"
+
+#include <sys/wait.h>
 
 #define DOUBLE "build/tests/doubles/libnccl-double.so"
 #define NET_DOUBLE "build/tests/doubles/libnccl-net-double.so"
@@ -155,6 +158,87 @@ static void net_plugin_reported(void **state)
 	assert_non_null(strstr(res.detail, "libnccl-net-double.so"));
 }
 
+/* The pair phase (nccl.h) across 4 processes, one node each, 2 GPUs: every node exchanges with
+ * each of its schedule peers once, one peer per step; the node made slow in the double
+ * (EFA_TEST_NCCL_SLOW_MS: its messages leave late) has slow pairs, and so have its peers with
+ * it, but their pairs with the others are fast: what cross_slow needs to name it. The all-reduce
+ * itself is slow for everybody, as with real NCCL. */
+static void pair_phase_finds_the_slow_node(void **state)
+{
+	enum { N = 4, SLOW = 2 };
+	struct nccl_lib *l = NULL;
+	char err[256] = "", id[NCCL_ID_HEX_MAX], path[128];
+	int rounds = schedule_rounds(N, 0);
+	pid_t pid[N];
+	double gbs[N][N] = { { 0 } };
+
+	(void)state;
+	setenv("EFA_TEST_GPUS", "2", 1);
+	assert_int_equal(nccl_load(&cfg, &l, err, sizeof(err)), 2);
+	assert_int_equal(nccl_unique_id_hex(l, id, sizeof(id), err, sizeof(err)), 0);
+	nccl_unload(l);
+	for (int r = 0; r < N; r++) {
+		pid[r] = fork();
+		assert_true(pid[r] >= 0);
+		if (pid[r] == 0) {
+			struct nccl_run_result res;
+			int steps[NCCL_MAX_PAIR_STEPS], ns;
+			FILE *f;
+
+			if (r == SLOW)
+				setenv("EFA_TEST_NCCL_SLOW_MS", "60", 1);
+			if (nccl_load(&cfg, &l, err, sizeof(err)) != 2)
+				_exit(2);
+			ns = schedule_pair_steps(N, rounds, r, steps, NCCL_MAX_PAIR_STEPS);
+			nccl_set_pairs(l, steps, ns);
+			nccl_run(l, id, N, r, 2, 65536, 0, 60000, &res);
+			snprintf(path, sizeof(path), "%s/pairs.%d", dir, r);
+			f = fopen(path, "w");
+			if (!f)
+				_exit(3);
+			fprintf(f, "%d %d\n", res.ok, res.pairs_done);
+			for (int i = 0; i < res.npairs; i++)
+				fprintf(f, "%d %.9f\n", res.pairs[i].peer, res.pairs[i].gbs);
+			fclose(f);
+			_exit(0);
+		}
+	}
+	for (int r = 0; r < N; r++) {
+		int st = 0, ok = 0, done = 0, peer, n = 0;
+		double g;
+		FILE *f;
+
+		assert_int_equal(waitpid(pid[r], &st, 0), pid[r]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		snprintf(path, sizeof(path), "%s/pairs.%d", dir, r);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_int_equal(fscanf(f, "%d %d", &ok, &done), 2);
+		assert_true(ok && done);
+		while (fscanf(f, "%d %lf", &peer, &g) == 2) {
+			assert_true(peer >= 0 && peer < N && peer != r && g > 0);
+			gbs[r][peer] = g;
+			n++;
+		}
+		fclose(f);
+		assert_int_equal(n, N - 1);           /* 4 nodes, 2 rounds: everyone meets everyone */
+	}
+	/* every pair with the slow node is slower than every pair without it, seen from both ends */
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++)
+			for (int c = 0; c < N; c++)
+				for (int d = 0; d < N; d++) {
+					bool ab_slow = a == SLOW || b == SLOW, cd_slow = c == SLOW || d == SLOW;
+
+					if (a == b || c == d || !ab_slow || cd_slow)
+						continue;
+					if (!(gbs[a][b] < gbs[c][d]))
+						fail_msg("pair %d-%d %.4f GB/s not below %d-%d %.4f GB/s", a, b,
+							 gbs[a][b], c, d, gbs[c][d]);
+				}
+	setenv("EFA_TEST_GPUS", "4", 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -164,6 +248,7 @@ int main(void)
 		T(warmup_then_timed_iterations),
 		T(runtime_connect_not_in_busbw),
 		T(wrong_result_named),
+		T(pair_phase_finds_the_slow_node),
 		T(net_plugin_reported),     /* last: the plugin stays loaded in this process */
 	};
 

@@ -105,10 +105,69 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(schedule_round_peers(1, 0, 0, p), 0);
 }
 
+/* The NCCL pair steps: every link of the schedule exactly once, each step a matching, the two
+ * ends of a link agree on the step, and the number of steps stays small. */
+static void check_pair_steps(int n, int rounds)
+{
+	enum { MAXS = 64 };
+	int (*sp)[MAXS] = calloc((size_t)n, sizeof(*sp));
+	int steps = -2, peers[64];
+	long seen = 0;
+
+	assert_non_null(sp);
+	for (int r = 0; r < n; r++) {
+		int k = schedule_pair_steps(n, rounds, r, sp[r], MAXS);
+
+		assert_true(k >= 0);
+		if (steps == -2)
+			steps = k;
+		assert_int_equal(k, steps);             /* the same on every rank */
+	}
+	for (int r = 0; r < n; r++) {
+		for (int s = 0; s < steps; s++) {
+			int p = sp[r][s];
+
+			if (p < 0)
+				continue;
+			assert_true(p != r && p < n);
+			assert_int_equal(sp[p][s], r);  /* both ends meet in the same step */
+			seen += p > r;
+		}
+		/* every peer of the schedule is met in exactly one step */
+		int np = schedule_peers(n, rounds, r, peers, 64);
+		for (int i = 0; i < np; i++) {
+			int times = 0;
+
+			for (int s = 0; s < steps; s++)
+				times += sp[r][s] == peers[i];
+			assert_int_equal(times, 1);
+		}
+	}
+	assert_int_equal(seen, schedule_links(n, rounds));
+	assert_true(steps <= 4 * rounds + 1);
+	free(sp);
+}
+
+static void test_pair_steps(void **state)
+{
+	int one[4];
+
+	(void)state;
+	for (int n = 2; n <= 70; n++)
+		check_pair_steps(n, schedule_rounds(n, 0));
+	check_pair_steps(512, schedule_rounds(512, 0));
+	check_pair_steps(1000, schedule_rounds(1000, 4));
+	assert_int_equal(schedule_pair_steps(1, 1, 0, one, 4), 0);
+	assert_int_equal(one[0], -1);
+	/* too few steps allowed: said, not truncated */
+	assert_int_equal(schedule_pair_steps(64, schedule_rounds(64, 0), 0, one, 2), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rounds_grow_as_log2),
+		cmocka_unit_test(test_pair_steps),
 		cmocka_unit_test(test_cross_peers_caps_rounds),
 		cmocka_unit_test(test_symmetric),
 		cmocka_unit_test(test_distinct_peers),
