@@ -10,7 +10,7 @@ set -eu
 
 PKGS="build-essential pkg-config libfabric-dev libfabric-bin libpmix-dev libpmix-bin
 libjson-c-dev libcmocka-dev libslurm-dev slurmctld slurmd slurm-client
-slurm-wlm-basic-plugins munge clang libclang-rt-dev valgrind rpm procps
+slurm-wlm-basic-plugins munge clang libclang-rt-dev valgrind rpm file procps
 python3 iproute2 nftables prometheus"
 
 if [ "${1:-}" = --list ]; then echo $PKGS; exit 0; fi

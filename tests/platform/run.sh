@@ -83,7 +83,7 @@ if [ "${1:-}" = --inner ]; then
 	ulimit -l unlimited 2>/dev/null
 	chroot "$M" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 TERM=dumb EFA_PLATFORM_NAME="$pf" \
-		FUZZ_SECONDS="${FUZZ_SECONDS:-5}" \
+		FUZZ_SECONDS="${FUZZ_SECONDS:-5}" EFA_TEST_JOBS="${EFA_TEST_JOBS:-2}" \
 		sh -c "cd /src/efa-check && ${EFA_PLATFORM_CMD:-make -j2 --no-print-directory check PLATFORM=host}" 2>&1
 	rc=$?
 	mkdir -p "$REPO/build/test-logs/$pf"
