@@ -89,6 +89,9 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 	else if (h.has_jobs)
 		p.light_only = "jobs are running on this node (slurmctld); the full checks run when "
 			       "it is idle and in prologs";
+	/* Jobs may be running: the EFA counters are device-wide, so their traffic (or a user
+	 * killing their own peer) moves them; read, never judged (issue 15). */
+	p.unjudged = p.light_only;
 	if (p.light_only)
 		log_msg(LOG_INFO, "node %s: light checks only: %s", o->node, p.light_only);
 	src = policy_obtain(&p, health_cache_ttl(cfg), !h.known || h.efa_drained, &r);

@@ -75,12 +75,17 @@ expect_grep "the detail names LibfabricPath and the file" 'LibfabricPath=/nonexi
 printf 'Provider=efa\nExpectedDevices=0\nExpectedGPUs=2\nTimeout=60\nMinMemlock=8M\nLoopbackIterations=10\nCudaLibrary=%s\n' \
 	"$CUDART" > "$T_TMP/gpu.conf"
 gpu_of() { echo "[c for c in j['checks'] if c['name']=='gpu'][0]"; }
+# The API the gpu check asks the personality's 2.1 runtime for: the headers' version when it is
+# 1.20 or later (Debian 13: 2.1), else 1.20 (Debian 12's 1.17 headers; gpu_dmabuf.c).
+hdr_api=$(awk '/^#define FI_MAJOR_VERSION/ { M = $3 } /^#define FI_MINOR_VERSION/ { m = $3 }
+	END { print M "." m }' /usr/include/rdma/fabric.h)
+case $hdr_api in 1.1[0-9]|1.[0-9]) gpu_api=1.20 ;; *) gpu_api=$hdr_api ;; esac
 efa gdr EFA_TEST_GPUS=2 "$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
 expect_rc "GPUDirect with p2p: healthy" 0 gdr
 check_field "an RMA write into GPU memory verified on both domains" "$T_TMP/gdr.out" \
 	"$(gpu_of)['metrics']['gdr_write_domains']" 2.0
-check_field "the requested libfabric API version is named" "$T_TMP/gdr.out" \
-	"'(libfabric API 1.' in $(gpu_of)['detail']" True
+check_field "the requested libfabric API version is named ($gpu_api)" "$T_TMP/gdr.out" \
+	"'(libfabric API $gpu_api)' in $(gpu_of)['detail']" True
 
 efa nop2p EFA_PERSONALITY_DEVICES=rdmap16s27 EFA_TEST_GPUS=2 EFA_PERSONALITY_P2P=0 EFA_PERSONALITY_HMEM_ANY_API=1 \
 	"$EFA_CHECK" local --config "$T_TMP/gpu.conf" --json
@@ -112,8 +117,8 @@ check_field "the RMA write into GPU memory was verified on the dma-buf registrat
 	"$(gpu_of)['metrics']['gdr_write_domains'] == 2 and 'registered on 2 domains through dma-buf (FI_MR_DMABUF)' in $(gpu_of)['detail']" True
 check "the layer saw FI_MR_DMABUF registrations (fd from the CUDA driver double)" \
 	grep -q 'FI_MR_DMABUF registration of 2097152 B' "$T_TMP/dmabuf.err"
-check_field "API 1.20 requested from the 2.1 library, named" "$T_TMP/dmabuf.out" \
-	"'(libfabric API 1.20)' in $(gpu_of)['detail']" True
+check_field "API $gpu_api requested from the 2.1 library, named" "$T_TMP/dmabuf.out" \
+	"'(libfabric API $gpu_api)' in $(gpu_of)['detail']" True
 
 dma dmabuf_oldpcie EFA_TEST_CUDA_DRIVER_VERSION=12040
 expect_rc "a driver without the PCIe mapping flag: retried without flags, healthy" 0 dmabuf_oldpcie

@@ -149,6 +149,10 @@ if wait_for 30 state_matches n1 '^(idle|mixed|allocated)$'; then ok "n1 is back 
 # ---- 4. 12+ concurrent jobs on one node run the check once and all start ---------------------
 
 rm -f "$(state_json n1)"      # as if the cache had expired
+# The periodic health check (HealthCheckInterval=5) also runs a real check while there is no
+# result; on a loaded machine it may do so in this window. Its runs are counted apart.
+hc_n1() { _n=$(grep -c 'healthcheck n1 job=' "$D/log/healthcheck-n1.log" 2>/dev/null); echo "${_n:-0}"; }
+hc_before=$(hc_n1)
 jobs=""
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
 	jobs="$jobs $(timeout 30 sbatch --parsable -p shared -w n1 -n1 -o /dev/null --wrap 'sleep 3' 2>>"$T_TMP/sbatch.err")"
@@ -172,8 +176,11 @@ prologs_done() {
 }
 wait_for 60 prologs_done || not_ok "the prologs of the 14 jobs finish"
 prologs=$(grep -c 'prolog n1 job=' "$D/log/prolog-n1.log" 2>/dev/null)
-check "the check ran once for all of them (runs=$(runs_of n1), $prologs prolog runs on n1 so far)" \
-	test "$(runs_of n1)" -eq 1
+runs=$(runs_of n1)
+# health runs that ended in the window, plus one that may have been running when it began
+hc_window=$(( $(hc_n1) - hc_before + 1 ))
+check "the check ran once for all of them (runs=$runs, at most 1 + $hc_window by health checks; $prologs prolog runs on n1 so far)" \
+	test "$runs" -ge 1 -a "$runs" -le $((1 + hc_window))
 all_done() { for j in $jobs; do job_done "$j" || return 1; done; }
 wait_for 60 all_done || { not_ok "the 14 jobs finish"; timeout 10 squeue | diag; }
 
@@ -340,6 +347,8 @@ check "provider, loopback and gpu are reported not run" \
 	test "$(json_get "$T_TMP/busy.out" "sorted(c['name'] for c in j['checks'] if c.get('skipped') and c['detail'].startswith('not run: jobs are running'))")" = "['gpu', 'loopback', 'provider']"
 check "limits, devices and counters ran" \
 	test "$(json_get "$T_TMP/busy.out" "sorted(c['name'] for c in j['checks'] if not c['detail'].startswith('not run:'))")" = "['counters', 'devices', 'limits']"
+check "the device-wide counters are read but not judged next to a job" \
+	test "$(json_get "$T_TMP/busy.out" "[c['detail'] for c in j['checks'] if c['name'] == 'counters'][0].startswith('not judged: jobs are running')")" = True
 expect_grep "the log says light checks only" "light checks only: jobs are running" "$T_TMP/busy.err"
 sleep 6   # at least one periodic health check while the job runs
 check "the periodic health check did not drain the busy node ($(node_state n1), '$(node_reason n1)')" \
