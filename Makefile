@@ -2,8 +2,8 @@
 #
 #   make            build prolog/efa-check and spank/spank_efa_check.so in place
 #   make check      install missing build/test dependencies, run every test suite on this
-#                   machine; PLATFORM="host trixie" adds Debian 13 (Slurm 24.11), PLATFORM=trixie
-#                   runs only that (tests/platform/README.md)
+#                   machine and, at the same time, in a Debian 13 tree (Slurm 24.11);
+#                   PLATFORM=host or PLATFORM=trixie runs one (tests/platform/README.md)
 #   make SLURM_HOME=/opt/slurm   build against a Slurm installed under a prefix (else pkg-config
 #                   slurm, else the system's headers and libslurm)
 #   make demo       install dependencies, build, boot a local test cluster, show the main job
@@ -229,12 +229,11 @@ endif
 
 test-support: all $(FAULT_LIB) $(PERSONALITY_LIB) $(DOUBLE_LIBS) $(TEST_HELPERS)
 
-# Platforms `make check` runs: host (this machine) and the Debian root filesystems in
-# tests/platform/<name>.conf (built with debootstrap, cached outside the repository).
-# Set on the command line only (make check PLATFORM="host trixie"): an environment variable
-# named PLATFORM (common in CI) is not taken. The default is this machine only until a full
-# trixie run is green on main (issue 10: the goal is both by default).
-PLATFORM    = host
+# Platforms `make check` runs, at the same time: host (this machine) and the Debian root
+# filesystems in tests/platform/<name>.conf (built with debootstrap, cached outside the
+# repository). Set on the command line only (make check PLATFORM=host): an environment
+# variable named PLATFORM (common in CI) is not taken.
+PLATFORM    = host trixie
 
 # The other platforms start first and run beside this machine's build and suites
 # (tests/run-tests.sh): the build is handed over as EFA_HOST_BUILD.
