@@ -1,10 +1,11 @@
 #!/bin/sh
-# libFuzzer targets (tests/fuzz/): each runs for a bounded time (FUZZ_SECONDS, default 15) over
+# libFuzzer targets (tests/fuzz/): each runs for a bounded time (FUZZ_SECONDS, default 5: make
+# check runs it on two platforms at once within its time budget; FUZZ_SECONDS=600 for a campaign) over
 # a copy of its committed seed corpus, under ASan and UBSan. A crash, leak or sanitizer report
 # fails the suite; the crashing input is kept in build/fuzz/artifacts/.
 . "$(dirname "$0")/../lib.sh"
 cd "$TOP" || exit 1
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-5}
 export LSAN_OPTIONS="suppressions=$TOP/tests/lsan.supp"
 
 if ! command -v clang >/dev/null 2>&1; then

@@ -41,8 +41,9 @@ ok "test cluster (1 node, plugin) is up"
 cd "$T_TMP" || exit 1
 runs() { f=$D/state/n1/last-report.json; [ -f "$f" ] && json_get "$f" 'j.get("runs", 0)' || echo 0; }
 
-# The most top-level root efa-check processes of this cluster (the binary run with its
-# --config, not its forked workers) seen at once.
+# The most top-level root efa-check check runs of this cluster (the binary run with its
+# --config and --shared-since, as the plugin runs a user-triggered check; not its forked
+# workers, and not the plugin's `efa-check env`, which checks nothing) seen at once.
 sampler() {
 python3 - "$T_TMP/maxconc" 300 "$EFA_CHECK" "$D/etc/efa-check.conf" <<'EOF' &
 import os, sys, time
@@ -51,8 +52,9 @@ conf = sys.argv[4].encode()   # this cluster's runs only (other clusters may run
 best = seen = 0
 def is_efa(p):
     try:
+        argv = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
         return (os.readlink("/proc/%s/exe" % p) == exe and os.stat("/proc/" + p).st_uid == 0 and
-                conf in open("/proc/%s/cmdline" % p, "rb").read().split(b"\0"))
+                conf in argv and b"--shared-since" in argv)
     except OSError:
         return False
 while time.time() < end and not os.path.exists(out + ".stop"):

@@ -20,7 +20,7 @@
 # "[PLATFORM] N passed, N failed". A tree that cannot be built (no debootstrap, no right to
 # mount or chroot, no archive) is reported as a failure, never as a skip. Logs land in
 # build/test-logs/PLATFORM/. EFA_PLATFORM_TIMEOUT (seconds, default 3600) bounds the run;
-# FUZZ_SECONDS (default 5 here, 15 on the host) is passed on. EFA_PLATFORM_CMD replaces the
+# FUZZ_SECONDS (default 5, as on the host) is passed on. EFA_PLATFORM_CMD replaces the
 # command run inside (default: make -j2 check PLATFORM=host), e.g. to run one suite while
 # working on it: EFA_PLATFORM_CMD='make -s -j2 test-support && sh tests/run-tests.sh integration'.
 set -u
