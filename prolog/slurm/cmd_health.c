@@ -30,6 +30,7 @@
 #include "core/report.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define HEALTH_TOTAL_MAX_MS 50000
 #define HEALTH_CACHE_MAX_S 30
@@ -107,6 +108,11 @@ static int health_run(const struct cli_opts *o, const struct efa_config *cfg)
 		if (cfg->resume && h.efa_drained && p.light_only && src == RESULT_RAN)
 			log_msg(LOG_INFO, "node %s: light checks passed, but the full checks did not "
 				"run: not resuming", o->node);
+		else if (cfg->resume && h.efa_drained && strstr(r.note, POLICY_UNJUDGED_NOTE))
+			/* a shared unjudged result (a user's step next to other jobs) left out
+			 * exactly what may have drained the node */
+			log_msg(LOG_INFO, "node %s: passed without judging bandwidth floors and "
+				"counters: not resuming", o->node);
 		else if (cfg->resume && h.efa_drained)
 			policy_resume_or_hold(&p);
 		else if (h.efa_drained)

@@ -182,15 +182,21 @@ static void save_key(const struct policy *p, char *out, size_t size)
 }
 
 /* A stored result computed from the same inputs, and judged as much as this run would be:
- * a full one stands for an unjudged run, never the other way round. */
-static bool key_stands(const struct policy *p, const char *stored)
+ * a full one stands for an unjudged run, never the other way round; and a full one that
+ * failed never does, because what failed it may be exactly what an unjudged run leaves
+ * unjudged (a bandwidth floor next to another job's traffic). Without that, a health check
+ * next to a job, or a prolog checking again unjudged, took the concurrent prolog's first,
+ * judged failure and drained the node under the other job. */
+static bool key_stands(const struct policy *p, const char *stored, bool ok)
 {
 	char own[CACHE_KEY_MAX];
 
 	if (!p->key[0])
 		return false;
 	save_key(p, own, sizeof(own));
-	return !strcmp(stored, p->key) || (own[0] && !strcmp(stored, own));
+	if (own[0] && !strcmp(stored, own))
+		return true;
+	return !strcmp(stored, p->key) && (ok || !p->unjudged);
 }
 
 /* Use the stored result if it can stand for this run. m returns what was stored (zeroed when
@@ -210,7 +216,7 @@ static bool take_stored(const struct policy *p, int dirfd, int ttl_s, bool bypas
 	/* Internal errors are never trusted; a result computed from another configuration,
 	 * profile table or binary never stands for this run, not even one that finished while we
 	 * waited. */
-	if (r->internal || !key_stands(p, m.key)) {
+	if (r->internal || !key_stands(p, m.key, report_ok(r))) {
 		report_free(r);
 		return false;
 	}
