@@ -15,19 +15,6 @@ static const char *const cudart_sonames[] = {
 	"libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so",
 };
 
-/* snprintf that may truncate on purpose (messages are bounded). */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vsnprintf(err, errlen, fmt, ap) < 0 && errlen)
-		err[0] = '\0';
-	va_end(ap);
-}
-
 
 
 static bool cudart_resolve(struct cudart *rt, char *err, size_t errlen)
@@ -45,7 +32,7 @@ static bool cudart_resolve(struct cudart *rt, char *err, size_t errlen)
 			      !rt->cudaGetErrorString ? "cudaGetErrorString" : NULL;
 
 	if (missing)
-		set_err(err, errlen, "%s: no symbol %s", rt->name, missing);
+		str_printf(err, errlen, "%s: no symbol %s", rt->name, missing);
 	return !missing;
 }
 
@@ -72,7 +59,7 @@ static int cudart_try(struct cudart *rt, const char *name, bool explicit, char *
 	if (!rt->handle) {
 		e = dlerror();
 		if (explicit || !dlerror_is_not_found(e))
-			set_err(err, errlen, "%s", e ? e : name);
+			str_printf(err, errlen, "%s", e ? e : name);
 		return -1;
 	}
 	str_copy(rt->name, sizeof(rt->name), name);
@@ -121,7 +108,7 @@ static int cudart_search(struct cudart *rt, char *err, size_t errlen)
 		*rt = fallback;
 		return 0;
 	}
-	set_err(err, errlen, "tried libcudart.so.13, libcudart.so.12, libcudart.so.11.0, libcudart.so%s%s",
+	str_printf(err, errlen, "tried libcudart.so.13, libcudart.so.12, libcudart.so.11.0, libcudart.so%s%s",
 		why[0] ? "; " : "", why);
 	return -1;
 }
@@ -137,7 +124,7 @@ int cudart_open(const char *configured, struct cudart *rt, char *err, size_t err
 		return cudart_search(rt, err, errlen);
 	if (cudart_try(rt, configured, true, why, sizeof(why)) == 0)
 		return 0;
-	set_err(err, errlen, "CudaLibrary=%s: %s", configured, why);
+	str_printf(err, errlen, "CudaLibrary=%s: %s", configured, why);
 	return -1;
 }
 

@@ -55,19 +55,6 @@
 #define GPU_RMA_BYTES   4096          /* the verified RMA write into GPU memory */
 #define GPU_RMA_WAIT_MS 3000
 
-/* snprintf that may truncate on purpose (messages are bounded). */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vsnprintf(err, errlen, fmt, ap) < 0 && errlen)
-		err[0] = '\0';
-	va_end(ap);
-}
-
 
 /* ---- GPU buffers -------------------------------------------------------------- */
 
@@ -143,7 +130,7 @@ static int provider_getinfo(const char *provider, bool hmem, struct fi_info **li
 
 	*list = NULL;
 	if (!hints) {
-		set_err(err, errlen, "%s: fi_getinfo: out of memory", provider);
+		str_printf(err, errlen, "%s: fi_getinfo: out of memory", provider);
 		return -1;
 	}
 	if (hmem) {
@@ -158,7 +145,7 @@ static int provider_getinfo(const char *provider, bool hmem, struct fi_info **li
 	}
 	if (ret) {
 		*list = NULL;
-		set_err(err, errlen, "%s: fi_getinfo with FI_HMEM: %s", provider, fi_strerror(-ret));
+		str_printf(err, errlen, "%s: fi_getinfo with FI_HMEM: %s", provider, fi_strerror(-ret));
 		return -1;
 	}
 	return 0;
@@ -207,7 +194,7 @@ static int gpu_mr_reg(struct hmem_run *h, struct fid_domain *dom, const struct f
 		ma.a.requested_key = key;
 	*dmabuf = gpu < GPU_MAX && d->usable[gpu];
 	if (*dmabuf && h->bufs->rt->cudaSetDevice(gpu) != EFA_CUDA_SUCCESS) {
-		set_err(err, errlen, "cudaSetDevice failed");
+		str_printf(err, errlen, "cudaSetDevice failed");
 		return -1;
 	}
 	if (*dmabuf)
@@ -366,16 +353,16 @@ static int gdr_wait(struct gdr_ep *g, int64_t deadline, char *err, size_t errlen
 			union gpu_cq_err ee = { 0 };
 
 			fi_cq_readerr(g->cq, &ee.e, 0);
-			set_err(err, errlen, "completion error: %s",
+			str_printf(err, errlen, "completion error: %s",
 				fi_strerror(ee.e.err ? ee.e.err : FI_EIO));
 			return -1;
 		}
 		if (n != -FI_EAGAIN) {
-			set_err(err, errlen, "fi_cq_read: %s", fi_strerror((int)-n));
+			str_printf(err, errlen, "fi_cq_read: %s", fi_strerror((int)-n));
 			return -1;
 		}
 		if (now_ms() > deadline) {
-			set_err(err, errlen, "no completion within %d ms", GPU_RMA_WAIT_MS);
+			str_printf(err, errlen, "no completion within %d ms", GPU_RMA_WAIT_MS);
 			return -1;
 		}
 	}
@@ -458,7 +445,7 @@ static bool hmem_absence_explained(const struct hmem_run *h, char *why, size_t s
 	 * default depends on the API version (efa_user_info.c efa_user_info_should_support_hmem,
 	 * efa_rdm_util.c): asking for 1.17 says nothing about the node. */
 	if (api < FI_VERSION(1, 18)) {
-		set_err(why, size, "libfabric API %u.%u requested (the highest this build and library "
+		str_printf(why, size, "libfabric API %u.%u requested (the highest this build and library "
 			"share): efa offers FI_HMEM below 1.18 only with FI_EFA_USE_DEVICE_RDMA=1",
 			FI_MAJOR(api), FI_MINOR(api));
 		return true;
@@ -470,7 +457,7 @@ static bool hmem_absence_explained(const struct hmem_run *h, char *why, size_t s
 	if (!lib) {
 		const char *e = dlerror();
 
-		set_err(why, size, "libfabric's dlopen(\"libcudart.so\") fails here (%s)",
+		str_printf(why, size, "libfabric's dlopen(\"libcudart.so\") fails here (%s)",
 			e ? e : "not found");
 		return true;
 	}
@@ -610,7 +597,7 @@ static int hmem_probe(struct hmem_run *h, struct fi_info **infos, struct check_r
 
 		if ((match = find_domain(h->hmem, name, true))) {
 			if (!(infos[n++] = fi_dupinfo(match))) {
-				set_err(err, sizeof(err), "%s: fi_dupinfo: out of memory", name);
+				str_printf(err, sizeof(err), "%s: fi_dupinfo: out of memory", name);
 				goto fail;
 			}
 			continue;
@@ -618,7 +605,7 @@ static int hmem_probe(struct hmem_run *h, struct fi_info **infos, struct check_r
 		if ((exists = domain_exists(h, name, err, sizeof(err))) < 0)
 			goto fail;
 		if (!exists) {
-			set_err(err, sizeof(err), "%s: no such %s domain", name, o->provider);
+			str_printf(err, sizeof(err), "%s: no such %s domain", name, o->provider);
 			goto fail;
 		}
 		if (provider_is_efa(o->provider)) {
@@ -629,7 +616,7 @@ static int hmem_probe(struct hmem_run *h, struct fi_info **infos, struct check_r
 					    "RDMA not tested", name, why);
 				continue;
 			}
-			set_err(err, sizeof(err), "%s: no FI_HMEM: GPUDirect RDMA unavailable", name);
+			str_printf(err, sizeof(err), "%s: no FI_HMEM: GPUDirect RDMA unavailable", name);
 			goto fail;
 		}
 		str_appendf(missing, sizeof(missing), "%s%s", missing[0] ? ", " : "", name);

@@ -41,18 +41,6 @@ typedef struct {
 
 #define DMABUF_MIN_API FI_VERSION(1, 20)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vsnprintf(err, errlen, fmt, ap) < 0 && errlen)
-		err[0] = '\0';
-	va_end(ap);
-}
-
 uint32_t gpu_api_version(void)
 {
 	uint32_t v = fabric_api_version(), lib = fi_version();
@@ -131,7 +119,7 @@ static int cudadrv_open(struct gpu_dmabuf *d, char *err, size_t errlen)
 	d->handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
 	if (!d->handle) {
 		e = dlerror();
-		set_err(err, errlen, "%s", e ? e : "libcuda.so.1 cannot be loaded");
+		str_printf(err, errlen, "%s", e ? e : "libcuda.so.1 cannot be loaded");
 		return -1;
 	}
 #define X(ret, fn, params) sym = dlsym(d->handle, #fn); memcpy(&d->fn, &sym, sizeof(sym));
@@ -141,7 +129,7 @@ static int cudadrv_open(struct gpu_dmabuf *d, char *err, size_t errlen)
 	    !d->cuDeviceGetAttribute ? "cuDeviceGetAttribute" :
 	    !d->cuMemGetHandleForAddressRange ? "cuMemGetHandleForAddressRange" : NULL;
 	if (e) {
-		set_err(err, errlen, "libcuda.so.1 has no %s (driver older than CUDA 11.7)", e);
+		str_printf(err, errlen, "libcuda.so.1 has no %s (driver older than CUDA 11.7)", e);
 		return -1;
 	}
 	return 0;
@@ -155,7 +143,7 @@ static void dmabuf_attrs(struct gpu_dmabuf *d, int ngpus)
 	int e;
 
 	if ((e = d->cuInit(0)) != EFA_CU_SUCCESS) {
-		set_err(d->why, sizeof(d->why), "cuInit: %s", cu_strerror(d, e));
+		str_printf(d->why, sizeof(d->why), "cuInit: %s", cu_strerror(d, e));
 		return;
 	}
 	for (int g = 0; g < ngpus && g < GPU_MAX; g++) {
@@ -169,7 +157,7 @@ static void dmabuf_attrs(struct gpu_dmabuf *d, int ngpus)
 			str_appendf(off, sizeof(off), "%s%d", off[0] ? "," : "", g);
 	}
 	if (off[0])
-		set_err(d->why, sizeof(d->why), "CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED is 0 on GPU %s",
+		str_printf(d->why, sizeof(d->why), "CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED is 0 on GPU %s",
 			off);
 }
 
@@ -179,16 +167,16 @@ void gpu_dmabuf_init(struct gpu_dmabuf *d, const struct efa_config *cfg, uint32_
 
 	memset(d, 0, sizeof(*d));
 	if (api < DMABUF_MIN_API) {
-		set_err(d->why, sizeof(d->why), "libfabric API %u.%u (FI_MR_DMABUF needs 1.20)",
+		str_printf(d->why, sizeof(d->why), "libfabric API %u.%u (FI_MR_DMABUF needs 1.20)",
 			FI_MAJOR(api), FI_MINOR(api));
 		return;
 	}
 	if (dmabuf_disabled(cfg, src, sizeof(src))) {
-		set_err(d->why, sizeof(d->why), "OFI_NCCL_DISABLE_DMABUF is set (%s)", src);
+		str_printf(d->why, sizeof(d->why), "OFI_NCCL_DISABLE_DMABUF is set (%s)", src);
 		return;
 	}
 	if (!kernel_ok(rel, sizeof(rel))) {
-		set_err(d->why, sizeof(d->why), "kernel %s (RDMA dma-buf import needs 5.12)",
+		str_printf(d->why, sizeof(d->why), "kernel %s (RDMA dma-buf import needs 5.12)",
 			rel[0] ? rel : "version unknown");
 		return;
 	}
@@ -221,7 +209,7 @@ static int export_fd(struct gpu_dmabuf *d, void *buf, size_t len, gpu_fi_mr_dmab
 		e = d->cuMemGetHandleForAddressRange(&fd, (unsigned long long)base, size,
 						     EFA_CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0);
 	if (e != EFA_CU_SUCCESS || fd < 0) {
-		set_err(err, errlen, "cuMemGetHandleForAddressRange(DMA_BUF_FD): %s",
+		str_printf(err, errlen, "cuMemGetHandleForAddressRange(DMA_BUF_FD): %s",
 			e ? cu_strerror(d, e) : "no file descriptor");
 		return -1;
 	}
@@ -249,7 +237,7 @@ int gpu_dmabuf_reg(struct gpu_dmabuf *d, struct fid_domain *dom, void *buf, size
 	close(db.fd);
 	if (ret) {
 		*mr = NULL;
-		set_err(err, errlen, "fi_mr_regattr(FI_MR_DMABUF): %s", fi_strerror(-ret));
+		str_printf(err, errlen, "fi_mr_regattr(FI_MR_DMABUF): %s", fi_strerror(-ret));
 		return -1;
 	}
 	return 0;

@@ -31,6 +31,21 @@ bool str_copy(char *dst, size_t size, const char *src)
 	return true;
 }
 
+bool str_printf(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!dst || !size)
+		return false;
+	va_start(ap, fmt);
+	n = vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		dst[0] = '\0';
+	return n >= 0 && (size_t)n < size;
+}
+
 bool str_appendf(char *dst, size_t size, const char *fmt, ...)
 {
 	size_t used = strnlen(dst, size);

@@ -11,6 +11,9 @@
 
 /* Bounded copy that always terminates; returns true if src fit. */
 bool str_copy(char *dst, size_t size, const char *src);
+/* Bounded printf into dst, truncating on purpose (messages are bounded): dst is "" when
+ * formatting fails, nothing is written for a NULL dst or size 0. False on truncation. */
+bool str_printf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Bounded append with printf semantics; never overflows; returns false on truncation. */
 bool str_appendf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Copy src for quoting in a message or log line: bytes outside printable ASCII become '?',

@@ -27,19 +27,6 @@
 #include <string.h>
 #include <strings.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- versions ---------------------------------------------------------------------- */
 
 static int parse_component(const char **p)
@@ -457,7 +444,7 @@ int envrules_compute(const struct env_facts *f, const struct config_env *admin, 
 
 	if (env_is_efa_node(f)) {
 		if (efa_rules(f, out)) {
-			set_err(err, errlen, "environment set is full");
+			str_printf(err, errlen, "environment set is full");
 			return -1;
 		}
 	} else if (strcmp(f->provider, "efa")) {
@@ -473,12 +460,12 @@ int envrules_compute(const struct env_facts *f, const struct config_env *admin, 
 		const struct config_env *a = &admin[i];
 
 		if (!a->name || !env_name_valid(a->name)) {
-			set_err(err, errlen, "Env%s: invalid variable name '%s'", a->force ? "Force" : "",
+			str_printf(err, errlen, "Env%s: invalid variable name '%s'", a->force ? "Force" : "",
 				a->name ? a->name : "");
 			return -1;
 		}
 		if (!a->value || !env_value_valid(a->value)) {
-			set_err(err, errlen, "Env%s=%s: invalid value (printable ASCII, < %d chars)",
+			str_printf(err, errlen, "Env%s=%s: invalid value (printable ASCII, < %d chars)",
 				a->force ? "Force" : "", a->name, ENV_VALUE_MAX);
 			return -1;
 		}
@@ -491,7 +478,7 @@ int envrules_compute(const struct env_facts *f, const struct config_env *admin, 
 		if (add_entry(out, a->name, a->value, a->force ? ENV_FORCE : ENV_DEFAULT,
 			      "%s in efa-check.conf", a->force ? "EnvForce (admin, overrides the user)" :
 			      "Env (admin default)")) {
-			set_err(err, errlen, "environment set is full (%d variables)", ENV_MAX_ENTRIES);
+			str_printf(err, errlen, "environment set is full (%d variables)", ENV_MAX_ENTRIES);
 			return -1;
 		}
 	}
@@ -745,15 +732,15 @@ static int parse_set_line(struct env_set *s, char *rest, enum env_mode mode, int
 		value = sp + 1;
 	}
 	if (!env_name_valid(rest) || !env_value_valid(value) || !value[0]) {
-		set_err(err, errlen, "line %d: bad variable", line);
+		str_printf(err, errlen, "line %d: bad variable", line);
 		return -1;
 	}
 	if (s->n >= ENV_MAX_ENTRIES) {
-		set_err(err, errlen, "line %d: too many variables", line);
+		str_printf(err, errlen, "line %d: too many variables", line);
 		return -1;
 	}
 	if (env_set_find(s, rest)) {
-		set_err(err, errlen, "line %d: %s given twice", line, rest);
+		str_printf(err, errlen, "line %d: %s given twice", line, rest);
 		return -1;
 	}
 	memset(&s->e[s->n], 0, sizeof(s->e[0]));
@@ -779,29 +766,29 @@ int envrules_parse_spank(const char *text, struct env_set *s, char *err, size_t 
 
 		line++;
 		if (!nl) {
-			set_err(err, errlen, "line %d: truncated", line);
+			str_printf(err, errlen, "line %d: truncated", line);
 			return -1;
 		}
 		if (len >= sizeof(buf)) {
-			set_err(err, errlen, "line %d: too long", line);
+			str_printf(err, errlen, "line %d: too long", line);
 			return -1;
 		}
 		memcpy(buf, p, len);
 		buf[len] = '\0';
 		p = nl + 1;
 		if (ended) {
-			set_err(err, errlen, "line %d: data after end", line);
+			str_printf(err, errlen, "line %d: data after end", line);
 			return -1;
 		}
 		for (size_t i = 0; i < len; i++) {
 			if (!isprint((unsigned char)buf[i])) {
-				set_err(err, errlen, "line %d: control character", line);
+				str_printf(err, errlen, "line %d: control character", line);
 				return -1;
 			}
 		}
 		if (line == 1) {
 			if (strcmp(buf, ENV_SPANK_HEADER)) {
-				set_err(err, errlen, "line 1: not an efa-check env record");
+				str_printf(err, errlen, "line 1: not an efa-check env record");
 				return -1;
 			}
 			continue;
@@ -823,24 +810,24 @@ int envrules_parse_spank(const char *text, struct env_set *s, char *err, size_t 
 				*sp++ = '\0';
 			e = (struct env_entry *)env_set_find(s, rest);
 			if (!e) {
-				set_err(err, errlen, "line %d: why for an unknown variable", line);
+				str_printf(err, errlen, "line %d: why for an unknown variable", line);
 				return -1;
 			}
 			str_copy(e->why, sizeof(e->why), sp ? sp : "");
 		} else if (!strcmp(buf, "facts")) {
 			if (env_facts_parse(rest, &s->facts)) {
-				set_err(err, errlen, "line %d: bad facts", line);
+				str_printf(err, errlen, "line %d: bad facts", line);
 				return -1;
 			}
 			s->have_facts = true;
 		} else if (!strcmp(buf, "config")) {
 			if (!str_copy(s->config, sizeof(s->config), rest)) {
-				set_err(err, errlen, "line %d: config path too long", line);
+				str_printf(err, errlen, "line %d: config path too long", line);
 				return -1;
 			}
 		} else if (!strcmp(buf, "key")) {
 			if (!str_copy(s->key, sizeof(s->key), rest)) {
-				set_err(err, errlen, "line %d: key too long", line);
+				str_printf(err, errlen, "line %d: key too long", line);
 				return -1;
 			}
 		} else if (!strcmp(buf, "note")) {
@@ -849,12 +836,12 @@ int envrules_parse_spank(const char *text, struct env_set *s, char *err, size_t 
 		} else if (!strcmp(buf, "end") && !*rest) {
 			ended = true;
 		} else {
-			set_err(err, errlen, "line %d: unknown record '%s'", line, buf);
+			str_printf(err, errlen, "line %d: unknown record '%s'", line, buf);
 			return -1;
 		}
 	}
 	if (!ended) {
-		set_err(err, errlen, line ? "missing end record" : "empty");
+		str_printf(err, errlen, line ? "missing end record" : "empty");
 		return -1;
 	}
 	return 0;

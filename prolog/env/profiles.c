@@ -23,19 +23,6 @@
 #define PROFILES_MAX_GBPS 100000.0  /* 100 Tbit/s: far above any EC2 figure */
 #define DMI_PRODUCT_NAME "devices/virtual/dmi/id/product_name"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static bool is_glob(const char *s)
 {
 	return strpbrk(s, "*?[") != NULL;
@@ -93,7 +80,7 @@ static int parse_figure(const char *key, const char *val, struct instance_profil
 		if (strcmp(key, figure_keys[i].key))
 			continue;
 		if (parse_double(val, 0, PROFILES_MAX_GBPS, &x) || !(x > 0)) {
-			set_err(msg, msglen, "%s=%s: expected a number above 0 and at most %g", key, val,
+			str_printf(msg, msglen, "%s=%s: expected a number above 0 and at most %g", key, val,
 				PROFILES_MAX_GBPS);
 			return 0;
 		}
@@ -112,7 +99,7 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 	int bit;
 
 	if (!eq) {
-		set_err(msg, msglen, "'%s' is not key=value (devices=, gpus=, rdma_read=)", word);
+		str_printf(msg, msglen, "'%s' is not key=value (devices=, gpus=, rdma_read=)", word);
 		return 0;
 	}
 	*eq = '\0';
@@ -120,7 +107,7 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 	val = eq + 1;
 	if (!strcmp(key, "devices")) {
 		if (parse_long(val, 0, PROFILES_MAX_DEVICES, &n)) {
-			set_err(msg, msglen, "devices=%s: expected a number 0..%d", val, PROFILES_MAX_DEVICES);
+			str_printf(msg, msglen, "devices=%s: expected a number 0..%d", val, PROFILES_MAX_DEVICES);
 			return 0;
 		}
 		p->devices = (int)n;
@@ -128,7 +115,7 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 	}
 	if (!strcmp(key, "gpus")) {
 		if (parse_long(val, 0, PROFILES_MAX_GPUS, &n)) {
-			set_err(msg, msglen, "gpus=%s: expected a number 0..%d", val, PROFILES_MAX_GPUS);
+			str_printf(msg, msglen, "gpus=%s: expected a number 0..%d", val, PROFILES_MAX_GPUS);
 			return 0;
 		}
 		p->gpus = (int)n;
@@ -136,7 +123,7 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 	}
 	if (!strcmp(key, "rdma_read")) {
 		if (strcmp(val, "yes") && strcmp(val, "no")) {
-			set_err(msg, msglen, "rdma_read=%s: expected yes or no", val);
+			str_printf(msg, msglen, "rdma_read=%s: expected yes or no", val);
 			return 0;
 		}
 		p->rdma_read = !strcmp(val, "yes");
@@ -144,7 +131,7 @@ static int parse_profile_word(char *word, struct instance_profile *p, char *msg,
 	}
 	if ((bit = parse_figure(key, val, p, msg, msglen)) >= 0)
 		return bit;
-	set_err(msg, msglen, "unknown key '%s' (devices, gpus, rdma_read, loopback_gbps, link_gbps, "
+	str_printf(msg, msglen, "unknown key '%s' (devices, gpus, rdma_read, loopback_gbps, link_gbps, "
 		"busbw_GBps)", key);
 	return 0;
 }
@@ -158,7 +145,7 @@ static int parse_profile_line(char *line, struct instance_profile *p, char *msg,
 	memset(p, 0, sizeof(*p));
 	word = strtok_r(line, " \t", &save);
 	if (!valid_type_pattern(word)) {
-		set_err(msg, msglen, "'%s' is not an instance type or glob (letters, digits, . - _ * ? [ ])",
+		str_printf(msg, msglen, "'%s' is not an instance type or glob (letters, digits, . - _ * ? [ ])",
 			word);
 		return -1;
 	}
@@ -167,13 +154,13 @@ static int parse_profile_line(char *line, struct instance_profile *p, char *msg,
 		if (!(bit = parse_profile_word(word, p, msg, msglen)))
 			return -1;
 		if (seen & bit) {
-			set_err(msg, msglen, "%s: '%s' given twice", p->type, word);
+			str_printf(msg, msglen, "%s: '%s' given twice", p->type, word);
 			return -1;
 		}
 		seen |= bit;
 	}
 	if (!(seen & KEY_DEVICES) || !(seen & KEY_GPUS) || !(seen & KEY_RDMA_READ)) {
-		set_err(msg, msglen, "%s: missing %s%s%s", p->type,
+		str_printf(msg, msglen, "%s: missing %s%s%s", p->type,
 			seen & KEY_DEVICES ? "" : "devices= ", seen & KEY_GPUS ? "" : "gpus= ",
 			seen & KEY_RDMA_READ ? "" : "rdma_read=");
 		return -1;
@@ -200,7 +187,7 @@ int profiles_parse(struct profile_table *t, const char *text, const char *name, 
 		name = "instance-profiles";
 	copy = strdup(text ? text : "");
 	if (!copy) {
-		set_err(err, errlen, "%s: out of memory", name);
+		str_printf(err, errlen, "%s: out of memory", name);
 		goto fail;
 	}
 	for (line = copy; line; line = next) {
@@ -216,20 +203,20 @@ int profiles_parse(struct profile_table *t, const char *text, const char *name, 
 			continue;
 		for (const char *c = line; *c; c++) {
 			if (!isprint((unsigned char)*c) && *c != '\t') {
-				set_err(err, errlen, "%s:%d: control or non-ASCII character", name, lineno);
+				str_printf(err, errlen, "%s:%d: control or non-ASCII character", name, lineno);
 				goto fail;
 			}
 		}
 		if (parse_profile_line(line, &p, msg, sizeof(msg))) {
-			set_err(err, errlen, "%s:%d: %s", name, lineno, msg);
+			str_printf(err, errlen, "%s:%d: %s", name, lineno, msg);
 			goto fail;
 		}
 		if (table_has(t, p.type)) {
-			set_err(err, errlen, "%s:%d: %s: duplicate profile", name, lineno, p.type);
+			str_printf(err, errlen, "%s:%d: %s: duplicate profile", name, lineno, p.type);
 			goto fail;
 		}
 		if (table_append(t, &p)) {
-			set_err(err, errlen, "%s:%d: out of memory", name, lineno);
+			str_printf(err, errlen, "%s:%d: out of memory", name, lineno);
 			goto fail;
 		}
 	}
@@ -251,18 +238,18 @@ static char *read_profiles_file(const char *path, char *err, size_t errlen)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0) {
-		set_err(err, errlen, "%s: cannot open instance profiles: %s (check InstanceProfiles=)",
+		str_printf(err, errlen, "%s: cannot open instance profiles: %s (check InstanceProfiles=)",
 			path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > PROFILES_FILE_MAX) {
-		set_err(err, errlen, "%s: instance profiles must be a regular file under %ld bytes",
+		str_printf(err, errlen, "%s: instance profiles must be a regular file under %ld bytes",
 			path, PROFILES_FILE_MAX);
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
-		set_err(err, errlen, "%s: out of memory", path);
+		str_printf(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
 	while (used < (size_t)st.st_size) {
@@ -271,14 +258,14 @@ static char *read_profiles_file(const char *path, char *err, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			set_err(err, errlen, "%s: read error: %s", path, n < 0 ? strerror(errno) : "short read");
+			str_printf(err, errlen, "%s: read error: %s", path, n < 0 ? strerror(errno) : "short read");
 			goto fail;
 		}
 		used += (size_t)n;
 	}
 	buf[used] = '\0';
 	if (strlen(buf) != used) {
-		set_err(err, errlen, "%s: contains a NUL byte", path);
+		str_printf(err, errlen, "%s: contains a NUL byte", path);
 		goto fail;
 	}
 	close(fd);
