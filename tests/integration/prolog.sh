@@ -384,6 +384,10 @@ if wait_for 60 state_matches n3 '^idle$'; then
 	else
 		not_ok "another job runs on n3 (job '$other', state $(job_state "$other"))"
 	fi
+	# Slurm shows the job RUNNING while its prolog may still run: that prolog, alone on n3,
+	# would judge the new floor (rightly) and drain n3. Change the configuration after it.
+	wait_for 60 grep -q "prolog n3 job=$other exit=" "$D/log/prolog-n3.log" ||
+		not_ok "the prolog of job $other finished"
 	echo "NodeName=n3 MinLoopbackGbps=100000" >> "$D/etc/efa-check.conf"
 	jid=$(timeout 30 sbatch --parsable --efa-check -w n3 -n1 -o /dev/null --wrap true)
 	wait_for 90 job_done "$jid"
